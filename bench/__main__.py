@@ -9,12 +9,14 @@ import sys
 from bench.harness import format_table, write_results
 
 # Every benchmark module under bench/, in the order they run.
-BENCHMARKS: list[str] = []
+BENCHMARKS: list[str] = ["stack_up"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {BENCHMARKS})")
+    parser.add_argument(
+        "names", nargs="*", help=f"benchmarks to run (default: all of {BENCHMARKS})"
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(BENCHMARKS))
     if unknown:

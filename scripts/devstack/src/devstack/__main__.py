@@ -1,0 +1,7 @@
+"""`python -m devstack` = the `devstack` CLI."""
+
+import sys
+
+from devstack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,184 @@
+"""`devstack up|down|status|env`: the embedded local stack from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from devstack.errors import DevstackError
+from devstack.paths import default_root
+from devstack.stack import (
+    DEFAULT_MINIO_CONSOLE_PORT,
+    DEFAULT_MINIO_PORT,
+    DEFAULT_MLFLOW_PORT,
+    Stack,
+)
+
+log = logging.getLogger("devstack")
+
+EXIT_ERROR = 1
+EXIT_NOT_RUNNING = 3
+EXIT_INTERRUPTED = 130
+
+
+def _out(line: str) -> None:
+    """Command output (stdout): what the user asked for, e.g. the `export` lines."""
+    sys.stdout.write(line + "\n")
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+def _add_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path(os.environ.get("DEVSTACK_ROOT") or default_root()),
+        help="state folder of the stack (default: $DEVSTACK_ROOT, else <repo>/.local)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="devstack",
+        description=(
+            "ml-platform's embedded local stack: MinIO (S3), an MLflow tracking server and "
+            "an Airflow home, all on 127.0.0.1 with state under one root folder."
+        ),
+        epilog='typical use: devstack up && eval "$(devstack env)"',
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser(
+        "up",
+        help="start the stack (reuses a healthy one)",
+        description=(
+            "Start MinIO and the MLflow server, create the buckets from "
+            "charts/ml-platform/values.yaml and migrate the Airflow DB (once per root). "
+            "A taken port is replaced by a free one. Reuses a healthy stack already "
+            "running under the root; Ctrl-C stops whatever was started."
+        ),
+    )
+    _add_root(up)
+    up.add_argument("--minio-port", type=int, default=DEFAULT_MINIO_PORT, help="S3 API port")
+    up.add_argument(
+        "--minio-console-port",
+        type=int,
+        default=DEFAULT_MINIO_CONSOLE_PORT,
+        help="MinIO web console port",
+    )
+    up.add_argument("--mlflow-port", type=int, default=DEFAULT_MLFLOW_PORT, help="MLflow port")
+    up.add_argument(
+        "--tools-dir",
+        type=Path,
+        default=None,
+        help="where to look for the minio binary first (default: <repo>/.tools/bin)",
+    )
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=180.0,
+        help="seconds each server may take to become healthy (default: 180)",
+    )
+
+    down = commands.add_parser(
+        "down",
+        help="stop the stack",
+        description="Stop every server of the stack (SIGTERM, then SIGKILL); keeps the data.",
+    )
+    _add_root(down)
+
+    status = commands.add_parser(
+        "status",
+        help="show each server and its health",
+        description="Show each server, its pid, URL and health. Exit 0 when all are healthy, "
+        f"{EXIT_NOT_RUNNING} when nothing runs, {EXIT_ERROR} when something is unhealthy.",
+    )
+    _add_root(status)
+
+    env = commands.add_parser(
+        "env",
+        help="print `export NAME=value` lines for a shell",
+        description='Print the environment of the running stack; use: eval "$(devstack env)".',
+    )
+    _add_root(env)
+    return parser
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    stack = Stack(
+        args.root,
+        minio_port=args.minio_port,
+        minio_console_port=args.minio_console_port,
+        mlflow_port=args.mlflow_port,
+        tools_dir=args.tools_dir,
+        start_timeout=args.timeout,
+    )
+    stack.up()
+    _out(f"S3 (MinIO)     {stack.s3_endpoint}   console {stack.console_url}")
+    _out(f"MLflow         {stack.mlflow_uri}")
+    _out(f"Airflow home   {stack.airflow_home}")
+    _out(f"state, logs    {stack.root}/stack.json, {stack.root}/logs/")
+    _out(f'next:          eval "$(devstack env --root {shlex.quote(str(stack.root))})"')
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    Stack(args.root).down()  # logs "nothing running under ..." when there is nothing
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    statuses = Stack(args.root).status()
+    if not statuses:
+        _out(f"no stack running under {args.root}")
+        return EXIT_NOT_RUNNING
+    for s in statuses:
+        health = "healthy" if s.healthy else ("UNHEALTHY" if s.alive else "STOPPED")
+        _out(f"{s.name:<8} {health:<9} pid {s.pid:<7} {s.url:<24} log {s.log}")
+    return 0 if all(s.healthy for s in statuses) else EXIT_ERROR
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    for name, value in sorted(Stack(args.root).env().items()):
+        _out(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+COMMANDS = {"up": _cmd_up, "down": _cmd_down, "status": _cmd_status, "env": _cmd_env}
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="devstack: %(message)s",
+        stream=sys.stderr,
+    )
+    # SIGTERM behaves like Ctrl-C: `up` stops what it started before exiting.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        return COMMANDS[args.command](args)
+    except DevstackError as error:
+        _err(f"devstack: error: {error}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _err("devstack: interrupted; everything this command started is stopped")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

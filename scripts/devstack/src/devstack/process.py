@@ -1,0 +1,244 @@
+"""Server processes: start in their own process group, wait until healthy, stop the group.
+
+Every server runs in a new session (`start_new_session=True`), so its process id is also its
+process-group id: stopping the group stops the server and every worker it forked, and a
+Ctrl-C in the terminal reaches only `devstack`, which then stops what it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from devstack.errors import ServerStartError
+
+log = logging.getLogger(__name__)
+
+LOG_TAIL_LINES = 20
+START_MARKER = "=== devstack: starting "
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to run one server and how to tell that it is ready."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    log_path: Path
+    health_url: str
+    cwd: Path | None = None
+
+
+@dataclass(frozen=True)
+class ProcessRef:
+    """A started process group, identified robustly against pid reuse."""
+
+    pid: int
+    start_ticks: int | None
+
+    def is_alive(self) -> bool:
+        """True while the group still has a live (non-zombie) process and the leader is ours."""
+        if self.start_ticks is not None and _leader_replaced(self.pid, self.start_ticks):
+            return False
+        return group_is_alive(self.pid)
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The process start time in clock ticks since boot (Linux), or None when unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; fields after it are space-separated.
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[19])  # field 22 overall: starttime
+
+
+def _leader_replaced(pid: int, start_ticks: int) -> bool:
+    current = process_start_ticks(pid)
+    # Leader gone (None): other group members may still be alive; the group check decides.
+    return current is not None and current != start_ticks
+
+
+def _reap_if_child(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def group_is_alive(pgid: int) -> bool:
+    """True while any non-zombie process is in process group `pgid`."""
+    _reap_if_child(pgid)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state not in ("Z", "X"):
+            return True
+    return False
+
+
+def read_log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last `lines` lines written since the most recent start marker."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return "(no log written)"
+    marker = text.rfind(START_MARKER)
+    if marker >= 0:
+        text = text[text.find("\n", marker) + 1 :]
+    tail = text.splitlines()[-lines:]
+    return "\n".join(tail) if tail else "(log is empty)"
+
+
+def _popen(spec: ServerSpec) -> subprocess.Popen[bytes]:
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with spec.log_path.open("ab") as log_file:
+        header = f"\n{START_MARKER}{spec.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+        log_file.write((header + " ".join(spec.argv) + " ===\n").encode())
+        log_file.flush()
+        process = subprocess.Popen(
+            list(spec.argv),
+            env=dict(spec.env),
+            cwd=spec.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    log.debug("%s: started pid %d (log %s)", spec.name, process.pid, spec.log_path)
+    return process
+
+
+def spawn(spec: ServerSpec) -> ProcessRef:
+    """Start the server in a new session with stdout+stderr appended to its log file."""
+    process = _popen(spec)
+    return ProcessRef(pid=process.pid, start_ticks=process_start_ticks(process.pid))
+
+
+def is_healthy(url: str, timeout: float = 2.0) -> bool:
+    """True when `url` answers HTTP 200."""
+    try:
+        return requests.get(url, timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait_until_healthy(spec: ServerSpec, ref: ProcessRef, timeout: float) -> None:
+    """Poll the health URL until it answers 200; fail fast if the server exits."""
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        if is_healthy(spec.health_url):
+            return
+        if not ref.is_alive():
+            raise ServerStartError(
+                f"{spec.name} exited during start-up; last lines of {spec.log_path}:\n"
+                f"{read_log_tail(spec.log_path)}\n(full log: {spec.log_path})"
+            )
+        if time.monotonic() > deadline:
+            raise ServerStartError(
+                f"{spec.name} did not answer {spec.health_url} within {timeout:.0f}s; "
+                f"last lines of {spec.log_path}:\n{read_log_tail(spec.log_path)}\n"
+                f"(full log: {spec.log_path}; a slow machine may need a larger --timeout)"
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+
+
+def stop_group(name: str, ref: ProcessRef, timeout: float = 15.0) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left after `timeout` seconds."""
+    if not ref.is_alive():
+        log.debug("%s: pid %d already gone", name, ref.pid)
+        return
+    _signal_group(ref.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not group_is_alive(ref.pid):
+            log.info("stopped %s (pid %d)", name, ref.pid)
+            return
+        time.sleep(0.1)
+    log.warning("%s: still running %.0fs after SIGTERM; sending SIGKILL", name, timeout)
+    _signal_group(ref.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while group_is_alive(ref.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+class OneShot:
+    """A one-shot command (e.g. a database migration) running in its own process group.
+
+    Output goes to `log_path`; `wait()` raises ServerStartError with the log tail when the
+    command fails or overruns, and `stop()` ends its whole group (used on Ctrl-C).
+    """
+
+    def __init__(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path
+    ) -> None:
+        self.name = name
+        self.log_path = log_path
+        spec = ServerSpec(name=name, argv=argv, env=env, log_path=log_path, health_url="")
+        self._started_at = time.monotonic()
+        self._finished_at: float | None = None
+        self._process = _popen(spec)
+        self._ref = ProcessRef(self._process.pid, process_start_ticks(self._process.pid))
+        # Notes the exit time even while the caller is busy with other servers.
+        self._watcher = threading.Thread(target=self._watch, name=f"watch {name}", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        self._process.wait()
+        self._finished_at = time.monotonic()
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to exit, once it has exited."""
+        return None if self._finished_at is None else self._finished_at - self._started_at
+
+    def wait(self, timeout: float) -> None:
+        self._watcher.join(timeout)
+        status = self._process.returncode
+        if status is None:
+            self.stop()
+            raise ServerStartError(
+                f"{self.name} did not finish within {timeout:.0f}s; last lines of "
+                f"{self.log_path}:\n{read_log_tail(self.log_path)}\n(full log: {self.log_path})"
+            ) from None
+        if status != 0:
+            raise ServerStartError(
+                f"{self.name} failed with exit status {status}; last lines of {self.log_path}:\n"
+                f"{read_log_tail(self.log_path)}\n(full log: {self.log_path})"
+            )
+
+    def stop(self) -> None:
+        stop_group(self.name, self._ref, timeout=5.0)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=1.0)

@@ -1,0 +1,111 @@
+"""What a running stack leaves on disk: `<root>/stack.json` and `<root>/credentials.json`.
+
+`stack.json` exists exactly while servers started by `devstack up` may be running (it is
+written after each server starts, so `down` can clean up after an interrupted `up`).
+`credentials.json` outlives `down`: MinIO's data folder keeps working with the same root
+credentials across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from devstack.process import ProcessRef
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "stack.json"
+CREDENTIALS_FILE = "credentials.json"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """MinIO root credentials; the same pair is the S3 access key for every local client."""
+
+    access_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One started server: its process group, ports, health URL and log."""
+
+    pid: int
+    start_ticks: int | None
+    port: int
+    health_url: str
+    log: str
+    extra_ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> ProcessRef:
+        return ProcessRef(pid=self.pid, start_ticks=self.start_ticks)
+
+
+@dataclass
+class StackState:
+    """Everything `stack.json` records."""
+
+    root: str
+    credentials: Credentials
+    buckets: dict[str, str]
+    servers: dict[str, ServerState] = field(default_factory=dict)
+    region: str = REGION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> StackState:
+        raw = json.loads(text)
+        return cls(
+            root=raw["root"],
+            credentials=Credentials(**raw["credentials"]),
+            buckets=dict(raw["buckets"]),
+            servers={name: ServerState(**server) for name, server in raw["servers"].items()},
+            region=raw.get("region", REGION),
+        )
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable only by the owner (it holds credentials)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)
+
+
+def load_state(root: Path) -> StackState | None:
+    path = root / STATE_FILE
+    if not path.is_file():
+        return None
+    return StackState.from_json(path.read_text())
+
+
+def save_state(root: Path, state: StackState) -> None:
+    _write_private(root / STATE_FILE, state.to_json())
+
+
+def remove_state(root: Path) -> None:
+    (root / STATE_FILE).unlink(missing_ok=True)
+
+
+def load_or_create_credentials(root: Path) -> Credentials:
+    """The root's MinIO credentials, generated (random) on first use and kept afterwards."""
+    path = root / CREDENTIALS_FILE
+    if path.is_file():
+        return Credentials(**json.loads(path.read_text()))
+    credentials = Credentials(
+        access_key=f"devstack-{secrets.token_hex(4)}", secret_key=secrets.token_urlsafe(24)
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    _write_private(path, json.dumps(asdict(credentials), indent=2) + "\n")
+    log.debug("generated MinIO root credentials in %s", path)
+    return credentials
