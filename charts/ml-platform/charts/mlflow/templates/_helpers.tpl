@@ -1,0 +1,64 @@
+{{/*
+Helpers of the mlflow subchart. Every define is prefixed `mlflow.` so the umbrella chart's
+helpers (`ml-platform.`) and the upstream charts' never collide.
+*/}}
+
+{{/* Object name: `<release>-mlflow` unless fullnameOverride. */}}
+{{- define "mlflow.fullname" -}}
+{{- default (printf "%s-%s" .Release.Name .Chart.Name) .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "mlflow.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: tracking-server
+{{- end -}}
+
+{{- define "mlflow.labels" -}}
+{{ include "mlflow.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ml-platform
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "mlflow.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "mlflow.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Host headers the server accepts (MLflow >= 3.5 rejects the others): the Service under each of
+its DNS names, with and without a port; the Ingress hosts; localhost for port-forwards; extras.
+*/}}
+{{- define "mlflow.allowedHosts" -}}
+{{- $svc := include "mlflow.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $hosts := list -}}
+{{- range $name := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) "localhost" "127.0.0.1" -}}
+{{- $hosts = append $hosts $name -}}
+{{- $hosts = append $hosts (printf "%s:*" $name) -}}
+{{- end -}}
+{{- if .Values.ingress.enabled -}}
+{{- range .Values.ingress.hosts -}}
+{{- $hosts = append $hosts .host -}}
+{{- $hosts = append $hosts (printf "%s:*" .host) -}}
+{{- end -}}
+{{- end -}}
+{{- range .Values.server.extraAllowedHosts -}}
+{{- $hosts = append $hosts . -}}
+{{- end -}}
+{{- join "," (uniq $hosts) -}}
+{{- end -}}
+
+{{- define "mlflow.imagePullSecrets" -}}
+{{- if .Values.imagePullSecrets -}}
+imagePullSecrets:
+{{- range .Values.imagePullSecrets }}
+  - name: {{ if kindIs "string" . }}{{ . }}{{ else }}{{ .name }}{{ end }}
+{{- end }}
+{{- end }}
+{{- end -}}
