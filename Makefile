@@ -35,8 +35,8 @@ $(UV):
 	@$(TOOLS)/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml images/trainer/pyproject.toml scripts/devstack/pyproject.toml
-	@echo ">> syncing .venv from uv.lock (first run downloads torch: ~2.5 GB)"
-	@$(UV) sync --frozen --python $(PYTHON)
+	@echo ">> syncing .venv from uv.lock (first run downloads torch: ~2.5 GB; byte-compiles once so every process starts fast)"
+	@$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 .PHONY: venv
@@ -136,3 +136,11 @@ dev: $(BIN)/helm ## skaffold dev -p kind: build, deploy, port-forward, rebuild o
 	@kubectl config get-contexts -o name | grep -qx '$(KIND_CONTEXT)' || { echo "make: no kubeconfig context $(KIND_CONTEXT) - run 'make kind-up' first" >&2; exit 1; }
 	skaffold dev -p kind --kube-context $(KIND_CONTEXT)
 # ================================================================ end dev loop
+
+# ================================================================ demo: the pipeline story (dags/)
+DEMO_ARGS ?=
+
+.PHONY: demo
+demo: setup ## run 3 days of the pipeline locally, print the summary, stop (DEMO_ARGS=--keep-ui)
+	$(PY) scripts/demo.py $(DEMO_ARGS)
+# ================================================================ end demo
