@@ -34,7 +34,7 @@ $(UV):
 	@$(PYTHON) -m venv $(TOOLS)/uv
 	@$(TOOLS)/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml images/trainer/pyproject.toml scripts/devstack/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard images/*/pyproject.toml scripts/*/pyproject.toml)
 	@echo ">> syncing .venv from uv.lock (first run downloads torch: ~2.5 GB; byte-compiles once so every process starts fast)"
 	@$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@

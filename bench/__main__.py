@@ -9,7 +9,13 @@ import sys
 from bench.harness import format_table, write_results
 
 # Every benchmark module under bench/, in the order they run.
-BENCHMARKS: list[str] = ["stack_up"]
+BENCHMARKS: list[str] = [
+    "stack_up",
+    "trainer_throughput",
+    "dag_parse",
+    "local_runtime",
+    "sweep_scheduling",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,164 @@
+"""Parse cost of our DAG abstractions: `dags/ml_full_training_pipeline.py` vs a plain
+hand-written DAG of the same shape (`bench/reference_dag/ml_training_reference.py`).
+
+- warm: parse + serialize in a process that already imported everything (a warm-up parse
+  first), as a DAG processor with pre-imported modules does; median of N repetitions. Our
+  `ml_pipeline` caches are cleared before every repetition, so the platform config file is
+  read and parsed each time (the worst case).
+- cold: a fresh interpreter that parses and serializes the file once (imports included);
+  median of interleaved runs of both files.
+
+Goals (issue 5): ours ÷ reference <= 1.2 warm, <= 1.1 cold, in the `kubernetes` runtime (the
+reference uses KubernetesPodOperator too). The `local` runtime is reported for information.
+
+The reference design has no Params; ours has 15 (the search space etc.), and Airflow 3.3
+validates every Param's JSON schema several times per task while serializing. So the
+reference is also measured with the same 15 Params (`BENCH_REFERENCE_PARAMS=1`): that ratio
+is what our own abstractions (factory, config, operators) cost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.harness import Measurement
+
+NAME = "dag_parse"
+REPO = Path(__file__).resolve().parents[1]
+OURS = REPO / "dags" / "ml_full_training_pipeline.py"
+REFERENCE = REPO / "bench" / "reference_dag" / "ml_training_reference.py"
+WARM_REPEATS = 30
+COLD_RUNS = 5
+
+WORKER = r"""
+import json, statistics, sys, time
+t0 = time.perf_counter()
+from airflow.dag_processing.dagbag import DagBag
+from airflow.serialization.serialized_objects import DagSerialization
+
+def parse(path):
+    bag = DagBag(path)
+    assert not bag.import_errors, bag.import_errors
+    for dag in bag.dags.values():
+        DagSerialization.to_dict(dag)
+    return bag
+
+def clear():
+    try:
+        from ml_pipeline.config import platform_config
+        from ml_pipeline.settings import pipeline_settings
+    except ImportError:
+        return
+    pipeline_settings.cache_clear()
+    platform_config.cache_clear()
+
+mode, path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "cold":
+    bag = parse(path)
+    print(json.dumps({"seconds": time.perf_counter() - t0, "tasks": sum(len(d.tasks) for d in bag.dags.values())}))
+else:
+    parse(path)  # warm-up: every module imported
+    samples = []
+    for _ in range(repeats):
+        clear()
+        t = time.perf_counter()
+        parse(path)
+        samples.append(time.perf_counter() - t)
+    print(json.dumps({"seconds": statistics.median(samples), "min": min(samples)}))
+"""
+
+
+def _env(runtime: str, home: str, params: bool) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BENCH_REFERENCE_PARAMS": "1" if params else "",
+        "AIRFLOW_HOME": home,
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": str(REPO / "dags"),
+        "ML_PIPELINE_RUNTIME": runtime,
+    }
+
+
+def _worker(
+    mode: str, path: Path, runtime: str, home: str, repeats: int = 1, params: bool = False
+) -> dict[str, float]:
+    started = __import__("time").perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER, mode, str(path), str(repeats)],
+        env=_env(runtime, home, params),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = __import__("time").perf_counter() - started
+    return result
+
+
+def run() -> list[Measurement]:
+    home = tempfile.mkdtemp(prefix="bench-dag-parse-")
+    measurements: list[Measurement] = []
+    for runtime in ("kubernetes", "local"):
+        ours = _worker("warm", OURS, runtime, home, WARM_REPEATS)["seconds"]
+        ref = _worker("warm", REFERENCE, runtime, home, WARM_REPEATS)["seconds"]
+        ref_p = _worker("warm", REFERENCE, runtime, home, WARM_REPEATS, params=True)["seconds"]
+        goal = "<= 1.2" if runtime == "kubernetes" else "(info)"
+        measurements += [
+            Measurement(NAME, f"warm_ours_{runtime}", ours * 1000, "ms", notes="parse + serialize"),
+            Measurement(NAME, f"warm_reference_{runtime}", ref * 1000, "ms"),
+            Measurement(NAME, f"warm_reference_params_{runtime}", ref_p * 1000, "ms"),
+            Measurement(NAME, f"warm_ratio_{runtime}", ours / ref, "x", goal=goal),
+            Measurement(
+                NAME,
+                f"warm_ratio_same_params_{runtime}",
+                ours / ref_p,
+                "x",
+                goal="(our abstractions)",
+            ),
+        ]
+    for runtime in ("kubernetes", "local"):
+        ours_s, ref_s, ref_p_s = [], [], []
+        for _ in range(COLD_RUNS):  # interleaved, so machine load hits all alike
+            ours_s.append(_worker("cold", OURS, runtime, home)["process_seconds"])
+            ref_s.append(_worker("cold", REFERENCE, runtime, home)["process_seconds"])
+            ref_p_s.append(
+                _worker("cold", REFERENCE, runtime, home, params=True)["process_seconds"]
+            )
+        ours, ref, ref_p = (statistics.median(x) for x in (ours_s, ref_s, ref_p_s))
+        goal = "<= 1.1" if runtime == "kubernetes" else "(info)"
+        measurements += [
+            Measurement(
+                NAME,
+                f"cold_ours_{runtime}",
+                ours,
+                "s",
+                notes="fresh interpreter: imports + parse + serialize",
+                extra={"samples": ours_s},
+            ),
+            Measurement(NAME, f"cold_reference_{runtime}", ref, "s", extra={"samples": ref_s}),
+            Measurement(
+                NAME, f"cold_reference_params_{runtime}", ref_p, "s", extra={"samples": ref_p_s}
+            ),
+            Measurement(NAME, f"cold_ratio_{runtime}", ours / ref, "x", goal=goal),
+            Measurement(
+                NAME,
+                f"cold_ratio_same_params_{runtime}",
+                ours / ref_p,
+                "x",
+                goal="(our abstractions)",
+            ),
+        ]
+    return measurements
+
+
+if __name__ == "__main__":
+    from bench.harness import format_table
+
+    print(format_table(run()))

@@ -1,0 +1,181 @@
+"""Sweep scheduling: per-trial orchestration cost of our sweep vs Airflow's own mapping.
+
+Two DAGs, run with `dag.test()` in one process on a fresh SQLite metadata DB, for
+N = 4, 16, 64, 256 trivial trials each:
+
+- ours: `generate` → `mapped_pod_task(...).expand(arguments=…)` in the `local` runtime (one
+  process per trial: a `sh` one-liner writing the trainer's XCom) → a reduce with
+  `ml_pipeline.selection.select_best` over the lazy sequence — the same pieces as
+  `hyperparameter_tuning`;
+- airflow: `@task` → `@task.expand(i=…)` (in-process Python) → `@task` reduce.
+
+Per-trial cost = slope of wall time over N (least squares); the ratio of the slopes is the
+number held against the goal (<= 1.2), and R² says how linear each is. The first
+`dag.test()` in a process pays a one-off start-up, so a warm-up run goes first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.harness import Measurement
+
+NAME = "sweep_scheduling"
+REPO = Path(__file__).resolve().parents[1]
+SIZES = (4, 16, 64, 256)
+
+OURS_DAG = """
+from datetime import datetime
+from airflow.sdk import dag, task, Param
+from ml_pipeline.selection import select_best
+from ml_pipeline.tasks import mapped_pod_task
+
+@dag(schedule=None, start_date=datetime(2024, 1, 1), catchup=False, params={"n": Param(4, type="integer")})
+def bench_sweep_ours():
+    @task
+    def generate(**context):
+        return [["--trial-id", f"t{i}"] for i in range(context["params"]["n"])]
+
+    planned = generate()
+    trials = mapped_pod_task("train", "train", profile="cpu").expand(arguments=planned)
+
+    @task(trigger_rule="all_done")
+    def reduce(results, planned):
+        return select_best(results, [a[-1] for a in planned], 1).trial_id
+
+    reduce(trials.output, planned)
+
+bench_sweep_ours()
+"""
+
+AIRFLOW_DAG = """
+from datetime import datetime
+from airflow.sdk import dag, task, Param
+
+@dag(schedule=None, start_date=datetime(2024, 1, 1), catchup=False, params={"n": Param(4, type="integer")})
+def bench_sweep_airflow():
+    @task
+    def generate(**context):
+        return list(range(context["params"]["n"]))
+
+    @task
+    def train(i):
+        return {"trial_id": f"t{i}", "accuracy": 0.5, "run_id": "r", "model_uri": "m"}
+
+    @task(trigger_rule="all_done")
+    def reduce(results):
+        return max(results, key=lambda r: r["accuracy"])["trial_id"]
+
+    reduce(train.expand(i=generate()))
+
+bench_sweep_airflow()
+"""
+
+# The trainer stand-in: ML_PIPELINE_LOCAL_COMMAND + `train --trial-id tN` as "$@".
+TRIVIAL_TRAINER = (
+    "sh -c 'for a; do id=$a; done; "
+    'printf "{\\"trial_id\\": \\"%s\\", \\"accuracy\\": 0.5, \\"run_id\\": \\"r\\", '
+    '\\"model_uri\\": \\"m\\"}" "$id" > "$XCOM_RETURN_PATH"\' trainer'
+)
+
+WORKER = r"""
+import json, sys, time
+from datetime import datetime, timedelta, timezone
+from airflow.dag_processing.dagbag import DagBag
+
+bag = DagBag(sys.argv[1])
+assert not bag.import_errors, bag.import_errors
+sizes = [int(n) for n in sys.argv[2].split(",")]
+day = datetime(2024, 1, 1, tzinfo=timezone.utc)
+out = {}
+for dag_id in ("bench_sweep_airflow", "bench_sweep_ours"):
+    dag = bag.dags[dag_id]
+    dag.test(logical_date=day, run_conf={"n": 2})  # warm-up
+    for i, n in enumerate(sizes):
+        t = time.perf_counter()
+        dr = dag.test(logical_date=day + timedelta(days=i + 1), run_conf={"n": n})
+        assert str(dr.state) in ("success", "DagRunState.SUCCESS"), (dag_id, n, dr.state)
+        out.setdefault(dag_id, {})[n] = time.perf_counter() - t
+print(json.dumps(out))
+"""
+
+
+def _fit(points: dict[int, float]) -> tuple[float, float, float]:
+    """Least squares wall = a + b·N; returns (b, a, R²)."""
+    xs, ys = [float(n) for n in points], list(points.values())
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    a = my - b * mx
+    ss_res = sum((y - (a + b * x)) ** 2 for x, y in zip(xs, ys, strict=True))
+    ss_tot = sum((y - my) ** 2 for y in ys)
+    return b, a, 1 - ss_res / ss_tot if ss_tot else 1.0
+
+
+def run() -> list[Measurement]:
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        home, dags = Path(tmp) / "airflow", Path(tmp) / "dags"
+        dags.mkdir()
+        (dags / "bench_sweep_ours.py").write_text(OURS_DAG)
+        (dags / "bench_sweep_airflow.py").write_text(AIRFLOW_DAG)
+        (Path(tmp) / "tries").mkdir()
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "PYTHONPATH": str(REPO / "dags"),
+            "ML_PIPELINE_RUNTIME": "local",
+            "ML_PIPELINE_LOCAL_COMMAND": TRIVIAL_TRAINER,
+            "ML_PIPELINE_LOCAL_WORKDIR": str(Path(tmp) / "tries"),
+        }
+        for name in ("AIRFLOW__CORE__XCOM_BACKEND", "ML_PLATFORM_CONFIG"):
+            env.pop(name, None)
+        airflow = Path(sys.executable).with_name("airflow")
+        subprocess.run([str(airflow), "db", "migrate"], env=env, check=True, capture_output=True)
+        out = subprocess.run(
+            [sys.executable, "-c", WORKER, str(dags), ",".join(map(str, SIZES))],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=3600,
+        )
+    walls = {
+        dag: {int(n): s for n, s in by_n.items()}
+        for dag, by_n in json.loads(out.stdout.strip().splitlines()[-1]).items()
+    }
+    ours_b, _, ours_r2 = _fit(walls["bench_sweep_ours"])
+    base_b, _, base_r2 = _fit(walls["bench_sweep_airflow"])
+    return [
+        Measurement(
+            NAME,
+            "per_trial_ours",
+            ours_b * 1000,
+            "ms",
+            notes=f"slope of wall over N; R²={ours_r2:.4f}",
+            extra={"walls_s": walls["bench_sweep_ours"]},
+        ),
+        Measurement(
+            NAME,
+            "per_trial_airflow_mapped_task",
+            base_b * 1000,
+            "ms",
+            notes=f"slope of wall over N; R²={base_r2:.4f}",
+            extra={"walls_s": walls["bench_sweep_airflow"]},
+        ),
+        Measurement(NAME, "per_trial_ratio", ours_b / base_b, "x", goal="<= 1.2"),
+        Measurement(NAME, "linearity_r2_ours", ours_r2, "", goal="~1 (linear in N)"),
+    ]
+
+
+if __name__ == "__main__":
+    from bench.harness import format_table
+
+    print(format_table(run()))

@@ -1,0 +1,277 @@
+"""
+### ml_full_training_pipeline — daily training, sweep, evaluation against production, deploy
+
+```
+wait_for_training_data ─┐
+wait_for_preprocessing ─┴─> data_preparation ─> generate_hyperparams ─> hyperparameter_tuning
+                            (validate_data >>     (grid or random        (train_with_hp[0..N]
+                             preprocess_data)      search from Params)    >> select_best_model)
+ ─> evaluate_model ─> deployment_decision ─┬─> deploy_model ────┬─> send_notification
+                                           └─> skip_deployment ─┘
+```
+
+* **Data**: `datasets/daily/{{ ds }}/features.parquet` (S3KeySensor, deferrable) landed by
+  `data_preprocessing_pipeline.final_validation` (ExternalTaskSensor, reschedule mode).
+* **Pod tasks** run `trainer <command>` (docs/CONTRACTS.md §4) as KubernetesPodOperator pods —
+  or as local processes when `ML_PIPELINE_RUNTIME=local` (same task ids and shape).
+* **Sweep**: `train_with_hp` is mapped over the trials `generate_hyperparams` renders from the
+  Params (`learning_rates x batch_sizes x optimizers`, or `search=random` with `max_trials`), on
+  the GPU profile chosen by the `gpu_profile` Param; failed trials are tolerated down to
+  `min_successful_trials`.
+* **MLflow**: each trial tracks its own run; `evaluate_model` scores candidate and `@champion` on
+  the same test split; `deploy_model` moves the `champion` alias (old one becomes `previous`).
+* **Notifications** go to the Slack-compatible webhook in connection `ml_pipeline_webhook`.
+
+Details, Params and troubleshooting: `docs/pipeline.md`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
+from airflow.sdk import (
+    AsyncCallback,
+    DeadlineAlert,
+    DeadlineReference,
+    TaskGroup,
+    TriggerRule,
+    dag,
+    task,
+)
+from ml_pipeline import types
+from ml_pipeline.config import platform_config
+from ml_pipeline.dag_defaults import default_args, sensor_kwargs, training_params
+from ml_pipeline.notify import FailureWebhookNotifier, deadline_missed
+from ml_pipeline.settings import pipeline_settings
+from ml_pipeline.tasks import mapped_pod_task, pod_task
+
+DAG_ID = "ml_full_training_pipeline"
+UPSTREAM_DAG_ID = "data_preprocessing_pipeline"
+UPSTREAM_TASK_ID = "final_validation"
+# Both DAGs are @daily: the producer's run for the same logical date is the one to wait for.
+# Move the producer to another time of day and put the offset here.
+UPSTREAM_OFFSET = timedelta(0)
+
+cfg = platform_config()
+settings = pipeline_settings()
+types.allow_in_xcom()
+log = logging.getLogger(__name__)
+
+FEATURES_URI = cfg.features_uri("{{ ds }}")
+PROCESSED_PREFIX = cfg.processed_prefix("{{ ds }}")
+BEST_RUN_ID = "{{ ti.xcom_pull(task_ids='hyperparameter_tuning.select_best_model').run_id }}"
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule="@daily",
+    start_date=datetime(2024, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(settings),
+    dagrun_timeout=timedelta(hours=12),
+    params=training_params(cfg),
+    tags=["ml", "training", "gpu", "mlflow"],
+    doc_md=__doc__,
+    on_failure_callback=FailureWebhookNotifier(),
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=settings.deadline_minutes),
+        callback=AsyncCallback(
+            deadline_missed, kwargs={"dag_id": DAG_ID, "minutes": settings.deadline_minutes}
+        ),
+    ),
+)
+def ml_full_training_pipeline():
+    wait_for_training_data = S3KeySensor(
+        task_id="wait_for_training_data",
+        bucket_name=cfg.bucket("datasets"),
+        bucket_key=cfg.features_key("{{ ds }}"),
+        aws_conn_id="aws_default",
+        **sensor_kwargs(settings, deferrable=True),
+    )
+    wait_for_preprocessing = ExternalTaskSensor(
+        task_id="wait_for_preprocessing",
+        external_dag_id=UPSTREAM_DAG_ID,
+        external_task_id=UPSTREAM_TASK_ID,
+        allowed_states=["success"],
+        failed_states=["failed", "upstream_failed"],
+        execution_delta=UPSTREAM_OFFSET,
+        **sensor_kwargs(settings, deferrable=False),
+    )
+
+    with TaskGroup("data_preparation", tooltip="validate the partition, then split and scale it"):
+        validate_data = pod_task(
+            "validate_data",
+            "validate",
+            ["--input", FEATURES_URI, "--min-rows", "{{ params.min_rows }}"],
+            read_only_volume=True,
+            retries=1,  # a bad partition stays bad; one retry covers a flaky object store
+        )
+        preprocess_data = pod_task(
+            "preprocess_data",
+            "preprocess",
+            [
+                "--input",
+                FEATURES_URI,
+                "--output-prefix",
+                PROCESSED_PREFIX,
+                "--seed",
+                "{{ params.seed }}",
+            ],
+            read_only_volume=False,
+        )
+        validate_data >> preprocess_data
+
+    @task
+    def generate_hyperparams(prepared: dict[str, Any], **context: Any) -> list[list[str]]:
+        """Render one `trainer train` argument list per trial (mapped args are not templated)."""
+        from ml_pipeline.hyperparams import (
+            SearchSpace,
+            TrainingOptions,
+            plan_trials,
+            train_arguments,
+        )
+
+        params, ds = context["params"], context["ds"]
+        space = SearchSpace.from_params(params)
+        trials = plan_trials(space, ds)
+        options = TrainingOptions.from_params(params, cfg.experiment)
+        data_path = str(prepared["train_uri"]).rsplit("/", 1)[0] + "/"
+        run_id = context["dag_run"].run_id
+        log.info(
+            "%s search: %d trials on profile %s", space.search, len(trials), params["gpu_profile"]
+        )
+        for trial in trials:
+            log.info("  %s: %s", trial.trial_id, trial.params())
+        return [
+            train_arguments(t, options, data_path=data_path, ds=ds, run_id=run_id) for t in trials
+        ]
+
+    hp_arguments = generate_hyperparams(preprocess_data.output)
+
+    with TaskGroup("hyperparameter_tuning", tooltip="one training pod per trial, then reduce"):
+        train_with_hp = mapped_pod_task(
+            "train_with_hp",
+            "train",
+            profile="{{ params.gpu_profile }}",
+            read_only_volume=True,
+            deferrable=True,  # frees the worker slot while the GPU pod trains
+            max_active_tis_per_dag=settings.max_parallel_trials,
+            execution_timeout=timedelta(hours=4),
+            map_index_template="{{ task.arguments[-1] }}",  # the trial id
+        ).expand(arguments=hp_arguments)
+
+        @task(trigger_rule=TriggerRule.ALL_DONE)
+        def select_best_model(results: Any, **context: Any) -> types.BestTrial:
+            """Reduce the lazy sequence of trial results; tolerate failures down to a minimum."""
+            from airflow.sdk.exceptions import AirflowFailException
+            from ml_pipeline.hyperparams import trial_id_of
+            from ml_pipeline.selection import NotEnoughTrials, select_best
+
+            planned = context["ti"].xcom_pull(task_ids="generate_hyperparams")
+            if not planned:
+                # Fail (not skip): a run whose data preparation failed must end failed, and
+                # skipping here would leave only skipped leaves (a "successful" run).
+                raise AirflowFailException(
+                    "no trials ran: generate_hyperparams has no result because an upstream "
+                    "task (a sensor or data_preparation) failed; see that task's log"
+                )
+            try:
+                best = select_best(
+                    results,
+                    [trial_id_of(a) for a in planned],
+                    int(context["params"]["min_successful_trials"]),
+                )
+            except NotEnoughTrials as exc:
+                raise AirflowFailException(str(exc)) from None  # no retry: results won't change
+            log.info(
+                "best of %d/%d trials: %s accuracy=%.4f run=%s",
+                best.trials_succeeded,
+                best.trials_planned,
+                best.trial_id,
+                best.accuracy,
+                best.run_id,
+            )
+            return best
+
+        best_model = select_best_model(train_with_hp.output)
+
+    evaluate_model = pod_task(
+        "evaluate_model",
+        "evaluate",
+        [
+            "--run-id", BEST_RUN_ID,
+            "--data-path", PROCESSED_PREFIX,
+            "--model-name", cfg.model_name,
+            "--min-accuracy", "{{ params.min_accuracy }}",
+            "--min-improvement", "{{ params.min_improvement }}",
+        ],
+        multiple_outputs=True,
+        read_only_volume=True,
+    )  # fmt: skip
+    best_model >> evaluate_model
+
+    @task.branch
+    def deployment_decision(should_deploy: bool, reason: str) -> str:
+        log.info("should_deploy=%s: %s", should_deploy, reason)
+        return "deploy_model" if should_deploy else "skip_deployment"
+
+    decision = deployment_decision(
+        evaluate_model.output["should_deploy"], evaluate_model.output["reason"]
+    )
+
+    deploy_model = pod_task(
+        "deploy_model",
+        "deploy",
+        [
+            "--run-id", BEST_RUN_ID,
+            "--model-name", cfg.model_name,
+            "--data-path", PROCESSED_PREFIX,
+            "--reason", "{{ ti.xcom_pull(task_ids='evaluate_model', key='reason') }}",
+        ],
+        namespace="serving",
+        read_only_volume=True,
+    )  # fmt: skip
+
+    @task
+    def skip_deployment(evaluation: dict[str, Any]) -> dict[str, Any]:
+        log.info("not deploying: %s", evaluation.get("reason"))
+        return {"decision": "skip", "champion_version": evaluation.get("champion_version")}
+
+    skipped = skip_deployment(evaluate_model.output)
+    decision >> [deploy_model, skipped]
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    def send_notification(
+        best: types.BestTrial, evaluation: dict[str, Any], **context: Any
+    ) -> dict[str, Any]:
+        """Tell the channel what happened; returns the summary (read by `make demo`)."""
+        from ml_pipeline.notify import send_summary
+        from ml_pipeline.reporting import build_summary
+
+        deployed = context["ti"].xcom_pull(task_ids="deploy_model")
+        summary = build_summary(
+            dag_id=context["dag"].dag_id,
+            run_id=context["dag_run"].run_id,
+            ds=context["ds"],
+            best=best,
+            evaluation=evaluation,
+            deployed=deployed,
+            model_name=cfg.model_name,
+            tracking_uri=cfg.tracking_uri(),
+            ui_url=settings.mlflow_ui_url,
+        )
+        send_summary(summary)
+        return summary.to_dict()
+
+    notification = send_notification(best_model, evaluate_model.output)
+    [deploy_model, skipped] >> notification
+    [wait_for_training_data, wait_for_preprocessing] >> validate_data
+
+
+ml_full_training_pipeline()

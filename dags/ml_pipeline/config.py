@@ -1,0 +1,200 @@
+"""The platform config (docs/CONTRACTS.md §3): names, endpoints and GPU profiles, from one file.
+
+In a cluster the chart renders ConfigMap `<release>-platform` (key `platform.json`) and
+mounts it into every Airflow component; `ML_PLATFORM_CONFIG` names the path. Locally, or
+when the file is absent, `platform_defaults.json` next to this module is used; a
+consistency test keeps it equal to what the chart renders from its default values.
+
+The file is a few kilobytes of JSON read once per process; nothing else here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ml_pipeline.settings import pipeline_settings
+
+DEFAULTS_PATH = Path(__file__).with_name("platform_defaults.json")
+
+
+class PlatformConfigError(ValueError):
+    """The platform config file is missing a key or holds a value of the wrong shape."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A compute profile: a GPU pool (`a100`, `h100`, …) or the `cpu` profile."""
+
+    name: str
+    node_labels: dict[str, str]
+    gpu_products: tuple[str, ...]
+    gpus: int
+    cpu: str
+    memory: str
+    priority_class_name: str | None
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.gpus > 0
+
+
+@dataclass(frozen=True)
+class GpuTaint:
+    key: str
+    value: str
+    effect: str
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    """Typed view of `platform.json`; `source` says which file it came from."""
+
+    namespaces: dict[str, str]
+    buckets: dict[str, str]
+    model_name: str
+    experiment: str
+    trainer_image: str
+    image_pull_secrets: tuple[str, ...]
+    shared_claim_name: str
+    shared_mount_path: str
+    mlflow_tracking_uri: str
+    s3_endpoint_url: str
+    s3_region: str
+    object_store_secret: str
+    access_key_key: str
+    secret_key_key: str
+    gpu_taint: GpuTaint
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    source: str = str(DEFAULTS_PATH)
+
+    # -- names ---------------------------------------------------------------------------
+    def bucket(self, role: str) -> str:
+        try:
+            return self.buckets[role]
+        except KeyError:
+            raise PlatformConfigError(
+                f"no bucket for role {role!r} in {self.source}; roles: {sorted(self.buckets)}"
+            ) from None
+
+    def profile(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise PlatformConfigError(
+                f"unknown compute profile {name!r}; the platform config {self.source} enables "
+                f"{sorted(self.profiles)} (enable a pool under `gpuPools` in the chart values)"
+            ) from None
+
+    @property
+    def gpu_profile_names(self) -> list[str]:
+        return sorted(n for n, p in self.profiles.items() if p.is_gpu)
+
+    @property
+    def default_training_profile(self) -> str:
+        """The first enabled GPU pool (alphabetically), or `cpu` when no pool is enabled."""
+        gpu = self.gpu_profile_names
+        return gpu[0] if gpu else "cpu"
+
+    # -- run-time endpoints (environment overrides the file, CONTRACTS §3) ------------------
+    def tracking_uri(self) -> str:
+        return os.environ.get("MLFLOW_TRACKING_URI") or self.mlflow_tracking_uri
+
+    def s3_endpoint(self) -> str:
+        return os.environ.get("AWS_ENDPOINT_URL") or self.s3_endpoint_url
+
+    # -- object-store layout (ARCHITECTURE §1) ---------------------------------------------
+    def features_key(self, ds: str) -> str:
+        """Key of the daily partition inside the datasets bucket."""
+        return f"daily/{ds}/features.parquet"
+
+    def features_uri(self, ds: str) -> str:
+        return f"s3://{self.bucket('datasets')}/{self.features_key(ds)}"
+
+    def processed_prefix(self, ds: str) -> str:
+        return f"s3://{self.bucket('processed')}/{ds}/"
+
+
+def _require(mapping: dict[str, Any], key: str, where: str, source: str) -> Any:
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise PlatformConfigError(f"{source}: missing `{where}{key}` (see docs/CONTRACTS.md §3)")
+    return mapping[key]
+
+
+def parse_platform_config(data: dict[str, Any], source: str) -> PlatformConfig:
+    """Validate the JSON shape of CONTRACTS §3 and build the typed config."""
+
+    def req(mapping: dict[str, Any], key: str, where: str = "") -> Any:
+        return _require(mapping, key, where, source)
+
+    profiles: dict[str, Profile] = {}
+    for name, raw in req(data, "profiles").items():
+        try:
+            gpus = int(req(raw, "gpus", f"profiles.{name}."))
+        except (TypeError, ValueError):
+            raise PlatformConfigError(
+                f"{source}: profiles.{name}.gpus must be an integer"
+            ) from None
+        profiles[name] = Profile(
+            name=name,
+            node_labels={str(k): str(v) for k, v in (raw.get("nodeLabels") or {}).items()},
+            gpu_products=tuple(str(p) for p in raw.get("gpuProducts") or ()),
+            gpus=gpus,
+            cpu=str(req(raw, "cpu", f"profiles.{name}.")),
+            memory=str(req(raw, "memory", f"profiles.{name}.")),
+            priority_class_name=raw.get("priorityClassName") or None,
+        )
+    if "cpu" not in profiles:
+        raise PlatformConfigError(f"{source}: `profiles.cpu` is required (data tasks run on it)")
+    endpoints = req(data, "endpoints")
+    secret = req(data, "objectStoreSecret")
+    taint = req(data, "gpuTaint")
+    shared = req(data, "sharedVolume")
+    model = req(data, "model")
+    return PlatformConfig(
+        namespaces=dict(req(data, "namespaces")),
+        buckets=dict(req(data, "buckets")),
+        model_name=str(req(model, "name", "model.")),
+        experiment=str(req(model, "experiment", "model.")),
+        trainer_image=str(req(req(data, "images"), "trainer", "images.")),
+        image_pull_secrets=tuple(str(s) for s in data.get("imagePullSecrets") or ()),
+        shared_claim_name=str(req(shared, "claimName", "sharedVolume.")),
+        shared_mount_path=str(req(shared, "mountPath", "sharedVolume.")),
+        mlflow_tracking_uri=str(req(endpoints, "mlflowTrackingUri", "endpoints.")),
+        s3_endpoint_url=str(req(endpoints, "s3EndpointUrl", "endpoints.")),
+        s3_region=str(req(endpoints, "s3Region", "endpoints.")),
+        object_store_secret=str(req(secret, "name", "objectStoreSecret.")),
+        access_key_key=str(req(secret, "accessKeyKey", "objectStoreSecret.")),
+        secret_key_key=str(req(secret, "secretKeyKey", "objectStoreSecret.")),
+        gpu_taint=GpuTaint(
+            key=str(req(taint, "key", "gpuTaint.")),
+            value=str(req(taint, "value", "gpuTaint.")),
+            effect=str(req(taint, "effect", "gpuTaint.")),
+        ),
+        profiles=profiles,
+        source=source,
+    )
+
+
+def read_platform_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
+    """Read `path`, else `$ML_PLATFORM_CONFIG`, else the packaged defaults (no caching)."""
+    candidate = Path(path) if path else None
+    if candidate is None and pipeline_settings().config_path:
+        candidate = Path(pipeline_settings().config_path)  # type: ignore[arg-type]
+    if candidate is None or not candidate.is_file():
+        candidate = DEFAULTS_PATH
+    try:
+        data = json.loads(candidate.read_text())
+    except json.JSONDecodeError as exc:
+        raise PlatformConfigError(f"{candidate} is not valid JSON: {exc}") from None
+    return parse_platform_config(data, str(candidate))
+
+
+@cache
+def platform_config() -> PlatformConfig:
+    """The platform config of this process (read once)."""
+    return read_platform_config()

@@ -1,0 +1,179 @@
+"""Notifications: a Slack-compatible incoming-webhook notifier, for results and failures.
+
+The webhook URL comes from the Airflow connection named by `ML_PIPELINE_WEBHOOK_CONN_ID`
+(default `ml_pipeline_webhook`): its password when that is a URL (the Slack provider's
+convention), else its host when that is a URL, else `<conn_type>://<host>[:port]/<schema>`.
+Without that connection, the Variable `ml_pipeline_webhook_url` is tried. With neither, the
+message is logged and nothing is sent. Example:
+
+    AIRFLOW_CONN_ML_PIPELINE_WEBHOOK='{"conn_type": "http", "password": "https://hooks.slack.com/services/…"}'
+
+The payload is `{"text": …, "blocks": [...]}` (Slack's format; Mattermost, Rocket.Chat and
+Teams' Slack-compatible endpoints accept `text`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+from ml_pipeline.settings import pipeline_settings
+from ml_pipeline.types import RunSummary
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_VARIABLE = "ml_pipeline_webhook_url"
+TIMEOUT_S = 10
+
+
+class WebhookError(RuntimeError):
+    """The webhook answered with an error or could not be reached."""
+
+
+def _looks_like_url(value: str | None) -> bool:
+    return bool(value) and value.startswith(("http://", "https://"))  # type: ignore[union-attr]
+
+
+def webhook_url() -> str | None:
+    """The configured webhook URL, or None (see the module docstring for the lookup order)."""
+    from airflow.sdk import BaseHook, Variable
+
+    conn_id = pipeline_settings().webhook_conn_id
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:  # not found (AirflowNotFoundException) or no secrets backend reachable
+        conn = None
+    if conn is not None:
+        if _looks_like_url(conn.password):
+            return conn.password
+        if _looks_like_url(conn.host):
+            return conn.host
+        if conn.host:
+            scheme = conn.conn_type if conn.conn_type in ("http", "https") else "https"
+            port = f":{conn.port}" if conn.port else ""
+            path = (conn.schema or "").lstrip("/")
+            return f"{scheme}://{conn.host}{port}/{path}"
+    try:
+        value = Variable.get(WEBHOOK_VARIABLE, default=None)
+    except Exception:
+        value = None
+    return value if _looks_like_url(value) else None
+
+
+def post_webhook(url: str, payload: dict[str, Any]) -> int:
+    """POST JSON; returns the HTTP status, raises `WebhookError` on failure."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            return int(response.status)
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise WebhookError(f"webhook POST to {url.split('?')[0]} failed: {exc}") from exc
+
+
+def send(text: str, blocks: list[dict[str, Any]] | None = None, *, strict: bool) -> bool:
+    """Send a message; True when it was delivered. With `strict`, delivery errors raise."""
+    url = webhook_url()
+    if url is None:
+        log.info(
+            "no webhook configured (connection %r or Variable %r); notification:\n%s",
+            pipeline_settings().webhook_conn_id,
+            WEBHOOK_VARIABLE,
+            text,
+        )
+        return False
+    payload: dict[str, Any] = {"text": text}
+    if blocks:
+        payload["blocks"] = blocks
+    try:
+        status = post_webhook(url, payload)
+    except WebhookError:
+        if strict:
+            raise
+        log.exception("notification not delivered:\n%s", text)
+        return False
+    log.info("notification delivered (HTTP %s)", status)
+    return True
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def summary_text(summary: RunSummary) -> str:
+    icon = {"deploy": ":rocket:", "skip": ":zzz:"}.get(summary.decision, ":grey_question:")
+    lines = [
+        f"{icon} *{summary.dag_id}* {summary.date}: *{summary.decision}* — {summary.reason}",
+        f"best trial {summary.best_trial_id} {summary.best_params or {}} "
+        f"({summary.trials_succeeded}/{summary.trials_planned} trials succeeded)",
+        f"candidate {_pct(summary.candidate_accuracy)} vs champion {_pct(summary.baseline_accuracy)}",
+        f"champion version: {summary.champion_version or 'none'}"
+        + (f" (previous {summary.previous_version})" if summary.previous_version else ""),
+    ]
+    if summary.mlflow_run_url:
+        lines.append(f"MLflow run: {summary.mlflow_run_url}")
+    if summary.mlflow_model_url:
+        lines.append(f"MLflow model: {summary.mlflow_model_url}")
+    return "\n".join(lines)
+
+
+def send_summary(summary: RunSummary) -> bool:
+    text = summary_text(summary)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    return send(text, blocks, strict=True)
+
+
+def failure_text(context: Any) -> str:
+    dag_run = context.get("dag_run")
+    dag_id = getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
+    run_id = getattr(dag_run, "run_id", "?")
+    ds = context.get("ds") or "?"
+    ti = context.get("ti") or context.get("task_instance")
+    task = None
+    if ti is not None:
+        map_index = getattr(ti, "map_index", -1)
+        task = ti.task_id + (f"[{map_index}]" if map_index is not None and map_index >= 0 else "")
+    reason = context.get("reason") or context.get("exception") or "a task failed"
+    lines = [f":red_circle: *{dag_id}* {ds} failed ({run_id})"]
+    if task:
+        lines.append(f"failed task: {task}")
+    lines.append(f"reason: {str(reason)[:500]}")
+    lines.append("nothing was deployed by this run; the champion model is unchanged")
+    return "\n".join(lines)
+
+
+class FailureWebhookNotifier(BaseNotifier):
+    """`on_failure_callback` for the DAGs: tells the channel which run failed and why."""
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        # Nothing to template. (BaseNotifier would build a Jinja env from `context["dag"]`,
+        # which `dag.test()` in Airflow 3.3 passes as a SerializedDAG that has none.)
+        return None
+
+    def notify(self, context: Any) -> None:
+        send(failure_text(context), strict=False)
+
+
+async def deadline_missed(dag_id: str, minutes: int, context: dict[str, Any] | None = None) -> None:
+    """Deadline-alert callback (runs in the triggerer): the run is late.
+
+    Airflow 3.3 passes `context={"dag_run": {...DAG run as JSON...}, "deadline": {...}}`.
+    """
+    import asyncio
+
+    dag_run = (context or {}).get("dag_run") or {}
+    run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "?"
+    text = (
+        f":hourglass: *{dag_id}* run {run_id} is not done {minutes} min after it was queued "
+        f"(state {dag_run.get('state', '?')}); check the Airflow UI for stuck tasks "
+        "(pending GPU pods, sensors still waiting for data)"
+    )
+    await asyncio.to_thread(send, text, None, strict=False)

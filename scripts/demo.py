@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""`make demo`: the pipeline's three-day story on the local stack, then a summary table.
+
+Starts the embedded stack (MinIO, MLflow, an Airflow home) under `.local/`, then runs
+`data_preprocessing_pipeline` and `ml_full_training_pipeline` with real Airflow
+(`dag.test()`), the real trainer (PyTorch) as local processes, and real MLflow, for three
+consecutive dates:
+
+  day 1  normal day   small model, first champion (version 1)
+  day 2  better day   twice the rows and a bigger model: promoted (version 2, `previous` = 1)
+  day 3  drifted day  labels flipped and features shifted: skipped, champion stays 2
+
+The story is deterministic: data comes from the date, training from seeds, and day 2 is
+better by design (more data, more capacity, more epochs), not by luck. The registered
+model is reset at the start (`--keep-registry` keeps it). Everything started is stopped at
+the end, on Ctrl-C and on failure; `--keep-ui` keeps MLflow (and an Airflow UI) up until
+Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DAGS = REPO / "dags"
+MODEL = "digits-classifier"  # docs/CONTRACTS.md §2 (the demo runs with the default config)
+DEFAULT_DATES = ("2024-06-01", "2024-06-02", "2024-06-03")
+
+COMMON = {"gpu_profile": "cpu", "learning_rates": [0.003], "batch_sizes": [64], "patience": 0}
+DAYS = (
+    {
+        "story": "normal day",
+        "producer": {"rows": 1797, "drift": 0.0},
+        "training": {**COMMON, "optimizers": ["adam", "sgd"], "hidden_sizes": "64", "epochs": 3},
+    },
+    {
+        "story": "better day",
+        "producer": {"rows": 3600, "drift": 0.0},
+        "training": {
+            **COMMON,
+            "optimizers": ["adam", "adamw"],
+            "hidden_sizes": "256,256",
+            "epochs": 8,
+        },
+    },
+    {
+        "story": "drifted day",
+        "producer": {"rows": 3600, "drift": 0.7},
+        "training": {
+            **COMMON,
+            "optimizers": ["adam", "adamw"],
+            "hidden_sizes": "256,256",
+            "epochs": 8,
+        },
+    },
+)
+
+
+# ------------------------------------------------------------------------------ output
+def say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _bar(title: str) -> None:
+    say(f"\n== {title} " + "=" * max(0, 74 - len(title)))
+
+
+@dataclass
+class Phases:
+    started: float = field(default_factory=time.monotonic)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - began
+
+    def report(self) -> str:
+        total = time.monotonic() - self.started
+        rows = [f"  {name:<34} {sec:7.1f}s" for name, sec in self.seconds.items()]
+        return "\n".join([*rows, f"  {'total (after make setup)':<34} {total:7.1f}s"])
+
+
+# ------------------------------------------------------------------------- notifications
+class _Webhook(BaseHTTPRequestHandler):
+    """A Slack-compatible incoming webhook on loopback: the pipeline's notifications land here."""
+
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with contextlib.suppress(ValueError):
+            self.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def start_webhook() -> tuple[ThreadingHTTPServer, str, list[dict[str, Any]]]:
+    received: list[dict[str, Any]] = []
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("Hook", (_Webhook,), {"received": received})
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/services/demo", received
+
+
+# ------------------------------------------------------------------------------- MLflow
+def reset_registry(tracking_uri: str) -> bool:
+    """Delete the registered model so the story starts without a champion."""
+    data = json.dumps({"name": MODEL}).encode()
+    request = urllib.request.Request(
+        f"{tracking_uri}/api/2.0/mlflow/registered-models/delete",
+        data=data,
+        method="DELETE",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30):
+            return True
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        raise
+
+
+# -------------------------------------------------------------------------- Airflow UI
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_airflow_ui(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str] | None:
+    """Best effort: an Airflow api-server on the demo's metadata DB, to browse the runs."""
+    port = free_port()
+    airflow = Path(sys.executable).with_name("airflow")
+    if not airflow.is_file():
+        return None
+    log = log_path.open("ab")
+    proc = subprocess.Popen(
+        [str(airflow), "api-server", "--port", str(port), "--host", "127.0.0.1"],
+        env={**env, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2),
+        ):
+            return proc, url
+        time.sleep(2)
+    stop_group(proc)
+    return None
+
+
+def stop_group(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+# --------------------------------------------------------------------------------- plan
+def build_plan(dates: list[str]) -> list[dict[str, Any]]:
+    plan = []
+    for date, day in zip(dates, DAYS, strict=True):
+        plan.append(
+            {"dag_id": "data_preprocessing_pipeline", "date": date, "conf": day["producer"]}
+        )
+        plan.append({"dag_id": "ml_full_training_pipeline", "date": date, "conf": day["training"]})
+    return plan
+
+
+def run_plan(
+    env: dict[str, str], plan: list[dict[str, Any]], work: Path, phases: Phases
+) -> list[dict[str, Any]]:
+    """Run the plan in one `ml_pipeline.local_run` process; stream its progress lines."""
+    plan_path, results_path = work / "plan.json", work / "results.json"
+    plan_path.write_text(json.dumps(plan, indent=2))
+    results_path.unlink(missing_ok=True)
+    log_file = work / "airflow-tasks.log"
+    log_file.unlink(missing_ok=True)
+    say(f"   task logs: {log_file}")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "ml_pipeline.local_run",
+            "--plan", str(plan_path), "--results", str(results_path), "--log-file", str(log_file),
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    current, began = "airflow start-up + DAG parse", time.monotonic()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("> "):
+                phases.seconds[current] = phases.seconds.get(current, 0) + time.monotonic() - began
+                dag_id, date = line[2:].split()
+                kind = "producer DAG" if dag_id.startswith("data_") else "training DAG"
+                current, began = f"{kind} {date}", time.monotonic()
+                say(f"\n-- {dag_id} {date}")
+            elif line.startswith("< "):
+                say(f"   => {line[2:]}")
+            else:
+                say(line)
+        proc.wait()
+    except BaseException:
+        stop_group(proc)
+        raise
+    phases.seconds[current] = phases.seconds.get(current, 0) + time.monotonic() - began
+    if not results_path.is_file():
+        raise RuntimeError(
+            f"the pipeline run wrote no results (exit {proc.returncode}); see {log_file}"
+        )
+    return json.loads(results_path.read_text())
+
+
+# ------------------------------------------------------------------------------ summary
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.2%}"
+
+
+def summarize(results: list[dict[str, Any]], dates: list[str], mlflow_uri: str) -> tuple[str, bool]:
+    header = (
+        "date",
+        "story",
+        "trials",
+        "best params",
+        "candidate",
+        "champion",
+        "decision",
+        "version",
+    )
+    rows, ok, urls = [header], True, []
+    expected = ("deploy", "deploy", "skip")
+    for i, (date, day) in enumerate(zip(dates, DAYS, strict=True)):
+        run = next(
+            (
+                r
+                for r in results
+                if r["dag_id"] == "ml_full_training_pipeline" and r["date"] == date
+            ),
+            None,
+        )
+        summary = (run or {}).get("xcom", {}).get("send_notification") or {}
+        if not run or run["state"] != "success" or not summary:
+            ok = False
+            rows.append(
+                (
+                    date,
+                    day["story"],
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    f"FAILED ({(run or {}).get('state')})",
+                    "-",
+                )
+            )
+            continue
+        params = summary.get("best_params") or {}
+        best = f"{params.get('optimizer')} lr={params.get('lr')} bs={params.get('batch_size')} h={params.get('hidden_sizes')}"
+        version = summary.get("champion_version") or "-"
+        if summary.get("previous_version"):
+            version += f" (previous {summary['previous_version']})"
+        decision = summary["decision"]
+        ok = ok and decision == expected[i]
+        rows.append(
+            (
+                date,
+                day["story"],
+                f"{summary.get('trials_succeeded')}/{summary.get('trials_planned')}",
+                best,
+                _pct(summary.get("candidate_accuracy")),
+                _pct(summary.get("baseline_accuracy")),
+                decision,
+                version,
+            )
+        )
+        urls.append(f"  {date}: run   {summary.get('mlflow_run_url') or '-'}")
+        if summary.get("mlflow_model_url"):
+            urls.append(f"  {date}: model {summary['mlflow_model_url']}")
+    widths = [max(len(str(r[c])) for r in rows) for c in range(len(header))]
+    lines = [
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += ["", f"MLflow: {mlflow_uri}  (experiment ml-training-pipeline, model {MODEL})", *urls]
+    return "\n".join(lines), ok
+
+
+# --------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/demo.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--keep-ui",
+        action="store_true",
+        help="keep MLflow (and an Airflow api-server on the demo's runs) up until Ctrl-C",
+    )
+    parser.add_argument(
+        "--root", type=Path, default=REPO / ".local", help="stack state folder (default: .local)"
+    )
+    parser.add_argument(
+        "--dates",
+        default=",".join(DEFAULT_DATES),
+        help="three consecutive dates YYYY-MM-DD,… (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep-registry",
+        action="store_true",
+        help=f"do not delete the registered model {MODEL!r} first (the story assumes no champion)",
+    )
+    args = parser.parse_args(argv)
+    dates = [d.strip() for d in args.dates.split(",")]
+    if len(dates) != 3:
+        parser.error("--dates needs exactly three dates")
+
+    from devstack.stack import Stack
+
+    phases = Phases()
+    work = args.root / "demo"
+    stack = Stack(args.root)
+    webhook, hook_url, received = start_webhook()
+    ui_proc: subprocess.Popen | None = None
+    previous_term = signal.signal(
+        signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
+    )
+    try:
+        _bar("1/4 local stack (MinIO, MLflow, Airflow home) in " + str(args.root))
+        with phases.phase("stack up"):
+            stack.up()
+        env = {
+            **os.environ,
+            **stack.env(),
+            "PYTHONPATH": str(DAGS),
+            "ML_PIPELINE_RUNTIME": "local",
+            "ML_PIPELINE_RETRY_DELAY_SECONDS": "5",
+            "ML_PIPELINE_SENSOR_POKE_SECONDS": "5",
+            "ML_PIPELINE_SENSOR_TIMEOUT_SECONDS": "300",
+            "AIRFLOW_CONN_ML_PIPELINE_WEBHOOK": json.dumps({"conn_type": "http", "host": hook_url}),
+        }
+        env.pop("ML_PLATFORM_CONFIG", None)  # the demo runs with the chart's default names
+        mlflow_uri = env["MLFLOW_TRACKING_URI"]
+        say(
+            f"   MLflow {mlflow_uri}   S3 {env['AWS_ENDPOINT_URL']}   Airflow home {env['AIRFLOW_HOME']}"
+        )
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        if not args.keep_registry and reset_registry(mlflow_uri):
+            say(f"   deleted registered model {MODEL!r} from an earlier demo (fresh story)")
+
+        _bar("2/4 three days: data_preprocessing_pipeline, then ml_full_training_pipeline")
+        say("   (each line: a finished task try; trainer output is in the task log)")
+        results = run_plan(env, build_plan(dates), work, phases)
+
+        _bar("3/4 summary")
+        with phases.phase("summary"):
+            table, ok = summarize(results, dates, mlflow_uri)
+        say(table)
+        say(f"\nnotifications received on the local Slack-compatible webhook: {len(received)}")
+        for message in received:
+            say("  " + message.get("text", "").splitlines()[0])
+        say(
+            "\n"
+            + (
+                "the story held: champion 1 -> 2 (promoted) -> 2 (drift skipped)"
+                if ok
+                else "the story did NOT hold: read the table and the task logs above"
+            )
+        )
+
+        if args.keep_ui:
+            _bar("UI (Ctrl-C to stop everything)")
+            ui = start_airflow_ui(env, work / "airflow-api-server.log")
+            if ui:
+                ui_proc, ui_url = ui
+                say(f"   Airflow UI  {ui_url}  (no login: all users are admins, local only)")
+            else:
+                say(f"   Airflow UI did not start; see {work / 'airflow-api-server.log'}")
+            say(f"   MLflow UI   {mlflow_uri}")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
+        return 0 if ok else 1
+    except KeyboardInterrupt:
+        say("\ninterrupted: stopping everything")
+        return 130
+    finally:
+        _bar("4/4 stopping the local stack")
+        stop_group(ui_proc)
+        webhook.shutdown()
+        with phases.phase("stack down"):
+            stack.down()
+        signal.signal(signal.SIGTERM, previous_term)
+        say("wall time by phase:\n" + phases.report())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

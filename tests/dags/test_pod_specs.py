@@ -1,0 +1,392 @@
+"""The pods KubernetesPodOperator would submit (kubernetes runtime), asserted field by field.
+
+`build_pod_request_obj(context, dry_run=True)` builds the V1Pod offline (no kube config); a
+mapped task is first expanded for one map index (`unmap`). The contexts are minimal: the
+template fields that matter here only use `ds`, `params` and the task instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from dags_support import DAGS, task_context
+from kubernetes.client import models as k8s
+
+DS = "2024-03-01"
+TRAIN_ARGS = [
+    "--data-path", f"s3://processed/{DS}/",
+    "--lr", "0.001",
+    "--batch-size", "64",
+    "--optimizer", "adam",
+    "--trial-id", "t00-adam-lr0.001-bs64",
+]  # fmt: skip
+KPO_LABELS = {
+    "dag_id",
+    "task_id",
+    "run_id",
+    "kubernetes_pod_operator",
+    "try_number",
+    "airflow_version",
+}
+
+
+@pytest.fixture
+def training_dag(parse_dags) -> Any:
+    return parse_dags("kubernetes").dags["ml_full_training_pipeline"]
+
+
+def build_pod(dag: Any, task_id: str, **params: Any) -> tuple[Any, k8s.V1Pod]:
+    task = dag.get_task(task_id)
+    map_index = -1
+    if task.is_mapped:
+        task = task.unmap({"arguments": list(TRAIN_ARGS)})
+        map_index = 0
+    context = task_context(dag, task, ds=DS, map_index=map_index, **params)
+    task.render_template_fields(context)
+    return task, task.build_pod_request_obj(context, dry_run=True)
+
+
+def base(pod: k8s.V1Pod) -> k8s.V1Container:
+    (container,) = [c for c in pod.spec.containers if c.name == "base"]
+    return container
+
+
+def env_of(pod: k8s.V1Pod) -> dict[str, Any]:
+    out = {}
+    for var in base(pod).env:
+        if var.value_from is not None:
+            ref = var.value_from.secret_key_ref
+            out[var.name] = ("secret", ref.name, ref.key)
+        else:
+            out[var.name] = var.value
+    return out
+
+
+def assert_common(pod: k8s.V1Pod, *, command: str, namespace: str, read_only: bool) -> None:
+    container = base(pod)
+    assert pod.metadata.namespace == namespace
+    assert container.image == "ghcr.io/ml-platform/trainer:0.1.0"
+    assert container.command == ["trainer", command]
+    assert pod.spec.restart_policy == "Never"
+    assert pod.spec.termination_grace_period_seconds == 60
+    assert pod.spec.security_context.seccomp_profile.type == "RuntimeDefault"
+    assert container.security_context.allow_privilege_escalation is False
+    assert container.security_context.capabilities.drop == ["ALL"]
+    # volumes: the shared PVC (read-only where the task only reads) + KPO's XCom emptyDir
+    volumes = {v.name: v for v in pod.spec.volumes}
+    assert set(volumes) == {"shared", "xcom"}
+    assert volumes["shared"].persistent_volume_claim.claim_name == "ml-shared-pvc"
+    assert volumes["shared"].persistent_volume_claim.read_only is read_only
+    mounts = {m.name: m for m in container.volume_mounts}
+    assert mounts["shared"].mount_path == "/shared"
+    assert bool(mounts["shared"].read_only) is read_only
+    assert mounts["xcom"].mount_path == "/airflow/xcom"
+    # env: the trainer contract; credentials only as secretKeyRefs (native V1 models)
+    env = env_of(pod)
+    assert env["MLFLOW_TRACKING_URI"] == "http://ml-platform-mlflow.ml-platform.svc:5000"
+    assert env["AWS_ENDPOINT_URL"] == "http://ml-platform-minio.ml-platform.svc:9000"
+    assert env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert env["DATA_DATE"] == DS
+    assert env["MLFLOW_EXPERIMENT_NAME"] == "ml-training-pipeline"
+    assert env["AWS_ACCESS_KEY_ID"] == ("secret", "ml-platform-object-store", "AWS_ACCESS_KEY_ID")
+    assert env["AWS_SECRET_ACCESS_KEY"] == (
+        "secret",
+        "ml-platform-object-store",
+        "AWS_SECRET_ACCESS_KEY",
+    )
+    assert not [v for v in container.env if v.value and "SECRET" in v.name]
+    # labels: ours + the ones KPO uses to find the pod again
+    labels = pod.metadata.labels
+    assert labels["app.kubernetes.io/part-of"] == "ml-platform"
+    assert labels["ml-platform/command"] == command
+    assert set(labels) >= KPO_LABELS
+    assert pod.spec.image_pull_secrets == []
+    assert_xcom_sidecar(pod)
+
+
+def assert_xcom_sidecar(
+    pod: k8s.V1Pod, image: str = "alpine:3.24.2", cpu: str = "10m", mem: str = "16Mi"
+):
+    (sidecar,) = [c for c in pod.spec.containers if c.name == "airflow-xcom-sidecar"]
+    assert sidecar.image == image
+    resources = sidecar.resources
+    assert resources.limits == {"cpu": cpu, "memory": mem}, "limits so it fits a ResourceQuota"
+    assert resources.requests == resources.limits
+    assert sidecar.security_context.run_as_non_root is True
+    assert sidecar.security_context.allow_privilege_escalation is False
+
+
+def assert_cpu_scheduling(pod: k8s.V1Pod) -> None:
+    container = base(pod)
+    assert container.resources.requests == {"cpu": "1", "memory": "2Gi"}
+    assert container.resources.limits == container.resources.requests
+    assert pod.spec.tolerations == []
+    assert pod.spec.node_selector == {}
+    assert not pod.spec.affinity
+    assert pod.spec.priority_class_name is None
+    assert env_of(pod)["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_validate_data_pod(training_dag) -> None:
+    task, pod = build_pod(training_dag, "data_preparation.validate_data")
+    assert_common(pod, command="validate", namespace="ml-training", read_only=True)
+    assert_cpu_scheduling(pod)
+    assert base(pod).args == [
+        "--input", f"s3://datasets/daily/{DS}/features.parquet", "--min-rows", "500",
+    ]  # fmt: skip
+    assert task.deferrable is False and task.do_xcom_push is True and task.get_logs is True
+    assert task.on_finish_action.value == "delete_pod"
+    assert task.retries == 1
+
+
+def test_preprocess_data_pod_writes_the_shared_volume(training_dag) -> None:
+    _, pod = build_pod(training_dag, "data_preparation.preprocess_data")
+    assert_common(pod, command="preprocess", namespace="ml-training", read_only=False)
+    assert_cpu_scheduling(pod)
+    assert base(pod).args == [
+        "--input", f"s3://datasets/daily/{DS}/features.parquet",
+        "--output-prefix", f"s3://processed/{DS}/",
+        "--seed", "42",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("profile", "cpu", "memory", "gpu_type", "products"),
+    [
+        (
+            "a100",
+            "8",
+            "32Gi",
+            "a100",
+            ["NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-80GB-PCIe"],
+        ),
+        ("h100", "12", "64Gi", "h100", ["NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe"]),
+    ],
+)
+def test_train_with_hp_pod_on_a_gpu_pool(
+    training_dag, profile, cpu, memory, gpu_type, products
+) -> None:
+    task, pod = build_pod(training_dag, "hyperparameter_tuning.train_with_hp", gpu_profile=profile)
+    assert_common(pod, command="train", namespace="ml-training", read_only=True)
+    container = base(pod)
+    assert container.args == TRAIN_ARGS  # mapped arguments arrive as given (not templated)
+    amounts = {"cpu": cpu, "memory": memory, "nvidia.com/gpu": "1"}
+    assert container.resources.requests == amounts
+    assert container.resources.limits == amounts  # GPUs are whole: requests = limits
+    (toleration,) = pod.spec.tolerations
+    assert (toleration.key, toleration.operator, toleration.effect) == (
+        "nvidia.com/gpu",
+        "Exists",
+        "NoSchedule",
+    )
+    assert pod.spec.node_selector == {"gpu-type": gpu_type, "node-pool": "ml-training"}
+    node_affinity = pod.spec.affinity.node_affinity
+    (term,) = node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms
+    (expr,) = term.match_expressions
+    assert (expr.key, expr.operator, expr.values) == ("gpu-type", "In", ["a100", "h100"])
+    (preferred,) = node_affinity.preferred_during_scheduling_ignored_during_execution
+    (pexpr,) = preferred.preference.match_expressions
+    assert (pexpr.key, pexpr.operator, pexpr.values) == ("nvidia.com/gpu.product", "In", products)
+    assert pod.spec.priority_class_name == "ml-training-gpu"
+    env = env_of(pod)
+    assert env["CUDA_VISIBLE_DEVICES"] == "0"
+    assert env["ML_PLATFORM_PROFILE"] == profile
+    labels = pod.metadata.labels
+    assert labels["ml-platform/profile"] == profile
+    assert labels["map_index"] == "0"
+    assert task.deferrable is True
+    assert task.schedule_timeout_seconds == 20 * 60  # GPU node scale-up
+    assert task.startup_timeout_seconds == 15 * 60  # CUDA image pull
+    assert task.on_kill_action.value == "delete_pod"
+    assert task.execution_timeout == timedelta(hours=4)
+
+
+def test_train_with_hp_on_the_cpu_profile(training_dag) -> None:
+    _, pod = build_pod(training_dag, "hyperparameter_tuning.train_with_hp", gpu_profile="cpu")
+    assert_cpu_scheduling(pod)
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("gpu_profile", "v100"),  # only the enabled pools (and cpu)
+        ("learning_rates", [0.0]),
+        ("learning_rates", []),
+        ("batch_sizes", [0]),
+        ("optimizers", ["rmsprop"]),
+        ("search", "bayes"),
+        ("max_trials", 1025),  # [core] max_map_length
+        ("hidden_sizes", "256,,256"),
+        ("min_accuracy", 1.5),
+    ],
+)
+def test_params_reject_bad_values_by_json_schema(training_dag, name, bad) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = training_dag.params.get_param(name)
+    param.resolve(param.value)  # the default is valid
+    with pytest.raises(ParamValidationError):
+        param.resolve(bad)
+
+
+def test_evaluate_model_pod(training_dag) -> None:
+    task, pod = build_pod(training_dag, "evaluate_model")
+    assert_common(pod, command="evaluate", namespace="ml-training", read_only=True)
+    assert_cpu_scheduling(pod)
+    args = base(pod).args
+    assert args[args.index("--run-id") + 1] == "run-abc123"  # from select_best_model's XCom
+    assert args[args.index("--model-name") + 1] == "digits-classifier"
+    assert args[args.index("--data-path") + 1] == f"s3://processed/{DS}/"
+    assert args[args.index("--min-accuracy") + 1] == "0.9"
+    assert args[args.index("--min-improvement") + 1] == "0.005"
+    assert task.multiple_outputs is True
+
+
+def test_deploy_model_pod_runs_in_the_serving_namespace(training_dag) -> None:
+    _, pod = build_pod(training_dag, "deploy_model")
+    assert_common(pod, command="deploy", namespace="ml-serving", read_only=True)
+    assert_cpu_scheduling(pod)
+    assert base(pod).args == [
+        "--run-id", "run-abc123",
+        "--model-name", "digits-classifier",
+        "--data-path", f"s3://processed/{DS}/",
+        "--reason", "candidate 0.9700 >= champion 0.9500 + 0.005",
+    ]  # fmt: skip
+
+
+def test_generate_features_pod(parse_dags) -> None:
+    dag = parse_dags("kubernetes").dags["data_preprocessing_pipeline"]
+    _, pod = build_pod(dag, "generate_features", drift=0.25)
+    assert_common(pod, command="generate-data", namespace="ml-training", read_only=True)
+    assert_cpu_scheduling(pod)
+    assert base(pod).args == [
+        "--date", DS,
+        "--output", f"s3://datasets/daily/{DS}/features.parquet",
+        "--drift", "0.25",
+        "--rows", "1797",
+        "--seed", "0",
+    ]  # fmt: skip
+
+
+def test_platform_config_file_drives_names_and_pull_secrets(parse_dags, tmp_path: Path) -> None:
+    data = json.loads((DAGS / "ml_pipeline" / "platform_defaults.json").read_text())
+    data["images"]["trainer"] = "registry.example.com/ml/trainer:1.2.3"
+    data["imagePullSecrets"] = ["regcred"]
+    data["namespaces"]["training"] = "team-a-training"
+    del data["profiles"]["h100"]  # a disabled pool is absent
+    path = tmp_path / "platform.json"
+    path.write_text(json.dumps(data))
+    dag = parse_dags("kubernetes", ML_PLATFORM_CONFIG=str(path)).dags["ml_full_training_pipeline"]
+    assert dag.params.get_param("gpu_profile").schema["enum"] == ["a100", "cpu"]
+    _, pod = build_pod(dag, "hyperparameter_tuning.train_with_hp")
+    assert base(pod).image == "registry.example.com/ml/trainer:1.2.3"
+    assert [s.name for s in pod.spec.image_pull_secrets] == ["regcred"]
+    assert pod.metadata.namespace == "team-a-training"
+    expr = pod.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
+    assert expr.node_selector_terms[0].match_expressions[0].values == ["a100"]
+
+
+def test_xcom_sidecar_honours_the_connection_extras(training_dag, monkeypatch) -> None:
+    """The chart may set the sidecar's image/resources on `kubernetes_default`."""
+    extras = {
+        "xcom_sidecar_container_image": "registry.example.com/mirror/alpine:3.24.2",
+        "xcom_sidecar_container_resources": json.dumps(
+            {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"cpu": "5m", "memory": "8Mi"}}
+        ),
+    }
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps({"conn_type": "kubernetes", "extra": extras})
+    )
+    _, pod = build_pod(training_dag, "data_preparation.validate_data")
+    assert_xcom_sidecar(pod, image="registry.example.com/mirror/alpine:3.24.2", cpu="5m", mem="8Mi")
+
+
+def test_profile_must_exist_with_a_clear_message(training_dag) -> None:
+    from ml_pipeline.config import PlatformConfigError
+
+    task = training_dag.get_task("hyperparameter_tuning.train_with_hp").unmap(
+        {"arguments": TRAIN_ARGS}
+    )
+    context = task_context(training_dag, task, ds=DS, map_index=0)
+    context["params"]["gpu_profile"] = "tpu"  # bypassing the Param schema (e.g. the REST API)
+    with pytest.raises(PlatformConfigError, match=r"unknown compute profile 'tpu'.*enable a pool"):
+        task.render_template_fields(context)  # before any pod is created
+
+
+# --------------------------------------------------------------------- deferral and cleanup
+def _deferred_training_task(training_dag) -> tuple[Any, dict[str, Any], Any]:
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    task, pod = build_pod(training_dag, "hyperparameter_tuning.train_with_hp")
+    context = task_context(training_dag, task, ds=DS, map_index=0)
+    context["ti"].start_date = datetime.now(UTC)
+    task.pod = pod
+    with pytest.raises(TaskDeferred) as deferred:
+        task.invoke_defer_method(context=context)
+    return task, context, deferred.value
+
+
+def test_deferred_training_hands_cleanup_to_the_trigger(training_dag) -> None:
+    _, _, deferred = _deferred_training_task(training_dag)
+    trigger = deferred.trigger
+    assert type(trigger).__name__ == "KubernetesPodTrigger"
+    assert trigger.pod_namespace == "ml-training"
+    assert trigger.on_kill_action.value == "delete_pod"  # user kill while deferred
+    assert trigger.on_finish_action.value == "delete_pod"
+    assert trigger.schedule_timeout == 20 * 60 and trigger.startup_timeout == 15 * 60
+    deadline = trigger.trigger_kwargs["_execution_deadline"]  # execution_timeout, in the trigger
+    assert abs(deadline - (time.time() + 4 * 3600)) < 60
+    # the framework's backstop (defer timeout) only fires after the trigger's own deadline
+    assert deferred.timeout >= timedelta(hours=4)
+
+
+def test_killing_a_deferred_training_task_deletes_its_pod(training_dag) -> None:
+    _, _, deferred = _deferred_training_task(training_dag)
+    trigger = deferred.trigger
+    deleted = []
+
+    class FakeAsyncHook:
+        async def delete_pod(self, name, namespace, grace_period_seconds=None):
+            deleted.append((name, namespace, grace_period_seconds))
+
+    trigger.__dict__["hook"] = FakeAsyncHook()
+    asyncio.run(trigger.on_kill())  # what the triggerer calls on a user kill (Airflow >= 3.3)
+    assert deleted == [(trigger.pod_name, "ml-training", 60)]
+
+
+def test_a_timed_out_deferred_training_task_fails_and_deletes_its_pod(
+    training_dag, monkeypatch
+) -> None:
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    task, context, deferred = _deferred_training_task(training_dag)
+    trigger = deferred.trigger
+    trigger.trigger_kwargs["_execution_deadline"] = int(time.time()) - 1
+    event = asyncio.run(anext(trigger.run())).payload  # the trigger's own timeout event
+    assert event["status"] == "timeout"
+
+    running = task.pod
+    running.status = k8s.V1PodStatus(phase="Running")
+    calls: list[str] = []
+    fake_manager = SimpleNamespace(
+        extract_xcom=lambda pod, **kw: "{}",
+        read_pod=lambda pod: running,
+        delete_pod=lambda pod: calls.append(f"delete {pod.metadata.name}"),
+        read_pod_events=lambda pod: SimpleNamespace(items=[]),
+        await_pod_completion=lambda *a, **kw: pytest.fail("not awaited on timeout"),
+    )
+    task.__dict__["hook"] = SimpleNamespace(get_pod=lambda name, namespace: running)
+    task.__dict__["pod_manager"] = fake_manager
+    task.__dict__["client"] = SimpleNamespace(patch_namespaced_pod=lambda **kw: None)
+    monkeypatch.setattr(task, "_write_logs", lambda *a, **kw: None)
+    context["ti"].xcom_push = lambda key, value: calls.append(f"xcom {key}")
+    with pytest.raises(AirflowException):
+        task.trigger_reentry(context, event)
+    assert f"delete {running.metadata.name}" in calls

@@ -1,0 +1,393 @@
+"""Unit tests of `ml_pipeline`: search space, selection, config, settings, notifications."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from dags_support import DAGS, REPO, clear_pipeline_caches
+from ml_pipeline.config import PlatformConfigError, parse_platform_config, read_platform_config
+from ml_pipeline.hyperparams import (
+    MAX_MAP_LENGTH,
+    SearchSpace,
+    SearchSpaceError,
+    TrainingOptions,
+    plan_trials,
+    train_arguments,
+    trial_id_of,
+)
+from ml_pipeline.selection import NotEnoughTrials, select_best
+from ml_pipeline.settings import SettingsError, read_settings
+from ml_pipeline.types import BestTrial, RunSummary
+
+PARAMS = {"learning_rates": [0.001, 0.01], "batch_sizes": [32, 64], "optimizers": ["adam", "sgd"]}
+
+
+# ------------------------------------------------------------------------ search space
+def test_grid_is_the_cross_product_in_a_stable_order() -> None:
+    trials = plan_trials(SearchSpace.from_params(PARAMS), "2024-01-01")
+    assert [t.params() for t in trials] == [
+        {"lr": lr, "batch_size": bs, "optimizer": opt}
+        for lr in (0.001, 0.01)
+        for bs in (32, 64)
+        for opt in ("adam", "sgd")
+    ]
+    assert trials[0].trial_id == "t00-adam-lr0.001-bs32"
+    assert len({t.trial_id for t in trials}) == 8
+
+
+def test_a_grid_larger_than_the_budget_is_refused_with_the_fix() -> None:
+    space = SearchSpace.from_params({**PARAMS, "max_trials": 4})
+    with pytest.raises(SearchSpaceError, match=r"grid has 8 trials.*search='random'"):
+        plan_trials(space, "2024-01-01")
+
+
+def test_random_search_respects_the_budget_and_is_reproducible_per_date() -> None:
+    params = {**PARAMS, "learning_rates": [1e-4, 1e-1], "search": "random", "max_trials": 5}
+    space = SearchSpace.from_params(params)
+    first = plan_trials(space, "2024-01-01")
+    assert len(first) == 5
+    assert first == plan_trials(space, "2024-01-01")  # a rerun of the date draws the same
+    assert first != plan_trials(space, "2024-01-02")
+    for trial in first:
+        assert 1e-4 <= trial.lr <= 1e-1
+        assert trial.batch_size in (32, 64) and trial.optimizer in ("adam", "sgd")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"learning_rates": [0]},
+        {"optimizers": ["rmsprop"]},
+        {"batch_sizes": []},
+        {"search": "bayes"},
+        {"max_trials": MAX_MAP_LENGTH + 1},
+    ],
+)
+def test_search_space_is_checked_even_without_the_ui_form(bad: dict[str, Any]) -> None:
+    with pytest.raises(SearchSpaceError):
+        SearchSpace.from_params({**PARAMS, **bad})
+
+
+def test_train_arguments_are_rendered_not_templated() -> None:
+    (trial, *_) = plan_trials(SearchSpace.from_params(PARAMS), "2024-01-01")
+    options = TrainingOptions(epochs=5, hidden_sizes="128", patience=2, seed=7, experiment="exp")
+    args = train_arguments(
+        trial,
+        options,
+        data_path="s3://processed/2024-01-01",
+        ds="2024-01-01",
+        run_id="manual__x:y+z",
+    )
+    assert "{{" not in " ".join(args)
+    assert args[args.index("--data-path") + 1] == "s3://processed/2024-01-01/"
+    assert args[args.index("--date") + 1] == "2024-01-01"
+    assert args[args.index("--checkpoint-uri") + 1] == (
+        "s3://processed/2024-01-01/checkpoints/manual__x_y_z/t00-adam-lr0.001-bs32/"
+    )
+    assert trial_id_of(args) == trial.trial_id
+
+
+# --------------------------------------------------------------------------- selection
+def _result(trial_id: str, accuracy: float, f1: float = 0.5, loss: float = 1.0) -> dict[str, Any]:
+    return {
+        "trial_id": trial_id,
+        "accuracy": accuracy,
+        "f1_score": f1,
+        "loss": loss,
+        "run_id": f"run-{trial_id}",
+        "model_uri": f"models:/m-{trial_id}",
+        "params": {"lr": 0.1},
+    }
+
+
+def test_select_best_takes_the_highest_accuracy_then_f1_then_loss() -> None:
+    values = [_result("a", 0.9), _result("b", 0.95, f1=0.1), _result("c", 0.95, f1=0.2)]
+    best = select_best(values, ["a", "b", "c"], 1)
+    assert isinstance(best, BestTrial)
+    assert (best.trial_id, best.run_id, best.trials_succeeded) == ("c", "run-c", 3)
+
+
+def test_select_best_tolerates_failed_trials_down_to_the_minimum() -> None:
+    values = [_result("a", 0.9), None, {"stale": True}]  # failed tries leave junk behind
+    best = select_best(values, ["a", "b", "c"], 1)
+    assert best.trial_id == "a"
+    assert best.failed_trial_ids == ["b", "c"]
+    with pytest.raises(
+        NotEnoughTrials, match=r"only 1 of 3 trials succeeded .* is 2; failed trials: b, c"
+    ):
+        select_best(values, ["a", "b", "c"], 2)
+
+
+def test_select_best_ignores_results_of_trials_it_did_not_plan() -> None:
+    with pytest.raises(NotEnoughTrials, match="only 0 of 1"):
+        select_best([_result("other", 0.99)], ["a"], 1)
+
+
+# ------------------------------------------------------------------------------ config
+def test_packaged_defaults_match_the_contract() -> None:
+    """docs/CONTRACTS.md §3 with the chart's default values (only enabled pools appear)."""
+    cfg = read_platform_config(DAGS / "ml_pipeline" / "platform_defaults.json")
+    assert cfg.namespaces == {"training": "ml-training", "serving": "ml-serving"}
+    assert cfg.buckets == {
+        "datasets": "datasets",
+        "processed": "processed",
+        "mlflow": "mlflow",
+        "xcom": "xcom",
+        "logs": "logs",
+    }
+    assert (cfg.model_name, cfg.experiment) == ("digits-classifier", "ml-training-pipeline")
+    assert cfg.trainer_image == "ghcr.io/ml-platform/trainer:0.1.0"
+    assert (cfg.gpu_taint.key, cfg.gpu_taint.value, cfg.gpu_taint.effect) == (
+        "nvidia.com/gpu",
+        "present",
+        "NoSchedule",
+    )
+    assert sorted(cfg.profiles) == ["a100", "cpu", "h100"]
+    assert cfg.profile("a100").gpus == 1 and cfg.profile("cpu").gpus == 0
+    assert cfg.default_training_profile == "a100"
+
+
+def test_chart_values_agree_with_the_packaged_defaults() -> None:
+    """The same names from `charts/ml-platform/values.yaml` (skipped until the chart exists)."""
+    yaml = pytest.importorskip("yaml")
+    values_path = REPO / "charts" / "ml-platform" / "values.yaml"
+    if not values_path.is_file():
+        pytest.skip("charts/ml-platform/values.yaml not written yet")
+    values = yaml.safe_load(values_path.read_text())
+    cfg = read_platform_config(DAGS / "ml_pipeline" / "platform_defaults.json")
+    assert values["namespaces"] == cfg.namespaces
+    assert values["objectStore"]["buckets"] == cfg.buckets
+    shared = values["sharedVolume"]
+    assert (shared["claimName"], shared["mountPath"]) == (
+        cfg.shared_claim_name,
+        cfg.shared_mount_path,
+    )
+    image = values["images"]["trainer"]
+    assert f"{image['repository']}:{image['tag']}" == cfg.trainer_image
+    enabled = {name for name, pool in values["gpuPools"].items() if pool.get("enabled", True)}
+    assert enabled | {"cpu"} == set(cfg.profiles)
+    for name in enabled:
+        pool, profile = values["gpuPools"][name], cfg.profile(name)
+        assert pool["nodeLabels"] == profile.node_labels
+        assert tuple(pool["gpuProducts"]) == profile.gpu_products
+        assert pool["gpusPerPod"] == profile.gpus
+        assert (str(pool["resources"]["cpu"]), pool["resources"]["memory"]) == (
+            profile.cpu,
+            profile.memory,
+        )
+
+
+def test_config_file_from_the_environment_and_endpoint_overrides(tmp_path, monkeypatch) -> None:
+    data = json.loads((DAGS / "ml_pipeline" / "platform_defaults.json").read_text())
+    data["endpoints"]["mlflowTrackingUri"] = "http://mlflow.example:5000"
+    path = tmp_path / "platform.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("ML_PLATFORM_CONFIG", str(path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    clear_pipeline_caches()
+    cfg = read_platform_config()
+    assert cfg.source == str(path)
+    assert cfg.tracking_uri() == "http://mlflow.example:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5555")
+    assert cfg.tracking_uri() == "http://127.0.0.1:5555"  # env wins at run time (CONTRACTS §3)
+    monkeypatch.setenv("ML_PLATFORM_CONFIG", str(tmp_path / "absent.json"))
+    clear_pipeline_caches()
+    assert read_platform_config().source.endswith("platform_defaults.json")
+    clear_pipeline_caches()
+
+
+def test_a_config_without_a_required_key_names_it() -> None:
+    data = json.loads((DAGS / "ml_pipeline" / "platform_defaults.json").read_text())
+    del data["profiles"]["a100"]["memory"]
+    with pytest.raises(PlatformConfigError, match=r"missing `profiles\.a100\.memory`"):
+        parse_platform_config(data, "platform.json")
+    del data["profiles"]["cpu"]
+    data["profiles"].pop("a100")
+    with pytest.raises(PlatformConfigError, match=r"profiles\.cpu"):
+        parse_platform_config(data, "platform.json")
+
+
+# ---------------------------------------------------------------------------- settings
+def test_runtime_defaults_to_kubernetes_and_rejects_typos(monkeypatch) -> None:
+    monkeypatch.delenv("ML_PIPELINE_RUNTIME", raising=False)
+    assert read_settings().runtime == "kubernetes"
+    monkeypatch.setenv("ML_PIPELINE_RUNTIME", "Local")
+    assert read_settings().is_local
+    monkeypatch.setenv("ML_PIPELINE_RUNTIME", "k8s")
+    with pytest.raises(SettingsError, match="not one of"):
+        read_settings()
+    monkeypatch.setenv("ML_PIPELINE_RUNTIME", "local")
+    monkeypatch.setenv("ML_PIPELINE_RETRIES", "two")
+    with pytest.raises(SettingsError, match="ML_PIPELINE_RETRIES='two' is not an integer"):
+        read_settings()
+
+
+def test_the_runtime_is_read_in_one_place() -> None:
+    """Only ml_pipeline/settings.py reads ML_PIPELINE_* variables."""
+    import re
+
+    read = re.compile(r"""(environ\.get\(|environ\[|getenv\(|_int\()\s*["']ML_PIPELINE_""")
+    readers = [
+        str(p.relative_to(REPO))
+        for p in [*(DAGS / "ml_pipeline").rglob("*.py"), *DAGS.glob("*.py")]
+        if read.search(p.read_text())
+    ]
+    assert readers == ["dags/ml_pipeline/settings.py"]
+
+
+# ----------------------------------------------------------------------- notifications
+class _Capture(BaseHTTPRequestHandler):
+    bodies: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        self.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def capture_server():
+    bodies: list[dict[str, Any]] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("C", (_Capture,), {"bodies": bodies}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
+    server.shutdown()
+
+
+SUMMARY = RunSummary(
+    dag_id="ml_full_training_pipeline",
+    run_id="scheduled__2024-01-01",
+    date="2024-01-01",
+    decision="deploy",
+    reason="better by 0.02",
+    trials_planned=4,
+    trials_succeeded=3,
+    best_trial_id="t01",
+    best_params={"lr": 0.01},
+    candidate_accuracy=0.97,
+    baseline_accuracy=0.95,
+    improvement=0.02,
+    champion_version="2",
+    previous_version="1",
+    mlflow_model_url="http://mlflow/#/models/digits-classifier/versions/2",
+)
+
+
+@pytest.mark.parametrize("where", ["password", "host"])
+def test_summary_goes_to_the_webhook_from_the_connection(
+    capture_server, monkeypatch, where
+) -> None:
+    from ml_pipeline.notify import send_summary
+
+    url, bodies = capture_server
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ML_PIPELINE_WEBHOOK", json.dumps({"conn_type": "http", where: url})
+    )
+    assert send_summary(SUMMARY) is True
+    (body,) = bodies
+    assert body["blocks"][0]["type"] == "section"
+    text = body["text"]
+    for fragment in (
+        "2024-01-01",
+        "*deploy*",
+        "t01",
+        "97.00%",
+        "95.00%",
+        "version: 2 (previous 1)",
+    ):
+        assert fragment in text
+
+
+def test_without_a_webhook_the_message_is_logged(monkeypatch, caplog) -> None:
+    from ml_pipeline.notify import send_summary
+
+    monkeypatch.delenv("AIRFLOW_CONN_ML_PIPELINE_WEBHOOK", raising=False)
+    monkeypatch.delenv("AIRFLOW_VAR_ML_PIPELINE_WEBHOOK_URL", raising=False)
+    with caplog.at_level("INFO", logger="ml_pipeline.notify"):
+        assert send_summary(SUMMARY) is False
+    assert "no webhook configured" in caplog.text and "t01" in caplog.text
+
+
+def test_the_webhook_url_may_come_from_a_variable(capture_server, monkeypatch) -> None:
+    from ml_pipeline.notify import FailureWebhookNotifier
+
+    url, bodies = capture_server
+    monkeypatch.delenv("AIRFLOW_CONN_ML_PIPELINE_WEBHOOK", raising=False)
+    monkeypatch.setenv("AIRFLOW_VAR_ML_PIPELINE_WEBHOOK_URL", url)
+    dag_run = type("DR", (), {"dag_id": "ml_full_training_pipeline", "run_id": "r1"})()
+    ti = type("TI", (), {"task_id": "data_preparation.validate_data", "map_index": -1})()
+    FailureWebhookNotifier()(
+        {"dag_run": dag_run, "ds": "2024-01-01", "ti": ti, "reason": "task_failure"}
+    )
+    (body,) = bodies
+    assert ":red_circle:" in body["text"]
+    assert "data_preparation.validate_data" in body["text"] and "2024-01-01" in body["text"]
+
+
+def test_an_unreachable_webhook_fails_the_summary_but_not_a_callback(monkeypatch) -> None:
+    from ml_pipeline.notify import WebhookError, send, send_summary
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ML_PIPELINE_WEBHOOK",
+        json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/hook"}),
+    )
+    with pytest.raises(WebhookError, match=r"127\.0\.0\.1:9/hook"):
+        send_summary(SUMMARY)
+    assert send("text", strict=False) is False
+
+
+def test_deadline_callback_is_awaitable_and_reports_the_run(capture_server, monkeypatch) -> None:
+    import asyncio
+
+    from ml_pipeline.notify import deadline_missed
+
+    url, bodies = capture_server
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ML_PIPELINE_WEBHOOK", json.dumps({"conn_type": "http", "host": url})
+    )
+    context = {"dag_run": {"dag_run_id": "scheduled__2024-01-01", "state": "running"}}
+    asyncio.run(deadline_missed("ml_full_training_pipeline", 360, context=context))
+    assert "scheduled__2024-01-01" in bodies[0]["text"] and "360 min" in bodies[0]["text"]
+
+
+def test_reporting_builds_links_without_mlflow(monkeypatch) -> None:
+    from ml_pipeline.reporting import build_summary
+
+    best = BestTrial("t00", "run1", "models:/m-1", 0.9, 0.9, 0.3, {"lr": 0.1}, 2, 2, [])
+    summary = build_summary(
+        dag_id="d",
+        run_id="r",
+        ds="2024-01-01",
+        best=best,
+        evaluation={
+            "reason": "ok",
+            "new_accuracy": 0.9,
+            "baseline_accuracy": 0.0,
+            "champion_version": None,
+        },
+        deployed={"version": "1", "previous_version": None},
+        model_name="digits classifier",
+        tracking_uri="http://127.0.0.1:9",  # unreachable: the run link is left out
+        ui_url="http://mlflow.example",
+    )
+    assert summary.decision == "deploy" and summary.champion_version == "1"
+    assert summary.mlflow_run_url is None
+    assert (
+        summary.mlflow_model_url == "http://mlflow.example/#/models/digits%20classifier/versions/1"
+    )
+
+
+def test_dataclasses_round_trip_through_airflow_serde() -> None:
+    from airflow.sdk.serde import deserialize, serialize
+    from ml_pipeline.types import allow_in_xcom
+
+    allow_in_xcom()
+    best = BestTrial("t00", "run1", "models:/m-1", 0.9, 0.8, 0.3, {"lr": 0.1}, 2, 1, ["t01"])
+    assert deserialize(json.loads(json.dumps(serialize(best)))) == best
