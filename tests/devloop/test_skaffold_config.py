@@ -196,10 +196,16 @@ def test_mlflow_forward_matches_the_platform_endpoint(skaffold_config):
     import json
 
     uri = json.loads(defaults.read_text())["endpoints"]["mlflowTrackingUri"]
-    m = re.fullmatch(r"http://([a-z0-9-]+):(\d+)/?", uri)
+    # <service>[.<namespace>.svc[.cluster.local]]:<port>
+    m = re.fullmatch(
+        r"http://([a-z0-9-]+)(?:\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?)?:(\d+)/?", uri
+    )
     assert m, f"unexpected mlflowTrackingUri {uri!r}"
-    pf = forwards(skaffold_config)[m.group(1)]
-    assert pf["port"] == int(m.group(2))
+    service, namespace, port = m.groups()
+    pf = forwards(skaffold_config)[service]
+    assert pf["port"] == int(port)
+    if namespace is not None:
+        assert pf["namespace"] == namespace
 
 
 def test_release_namespace_is_where_kind_puts_the_dags_claim(skaffold_config):
