@@ -28,13 +28,11 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -100,33 +98,6 @@ class Phases:
         total = time.monotonic() - self.started
         rows = [f"  {name:<34} {sec:7.1f}s" for name, sec in self.seconds.items()]
         return "\n".join([*rows, f"  {'total (after make setup)':<34} {total:7.1f}s"])
-
-
-# ------------------------------------------------------------------------- notifications
-class _Webhook(BaseHTTPRequestHandler):
-    """A Slack-compatible incoming webhook on loopback: the pipeline's notifications land here."""
-
-    received: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with contextlib.suppress(ValueError):
-            self.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def start_webhook() -> tuple[ThreadingHTTPServer, str, list[dict[str, Any]]]:
-    received: list[dict[str, Any]] = []
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), type("Hook", (_Webhook,), {"received": received})
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/services/demo", received
 
 
 # ------------------------------------------------------------------------------- MLflow
@@ -360,11 +331,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--dates needs exactly three dates")
 
     from devstack.stack import Stack
+    from devstack.webhook import WebhookSink
 
     phases = Phases()
     work = args.root / "demo"
     stack = Stack(args.root)
-    webhook, hook_url, received = start_webhook()
+    webhook = WebhookSink("/services/demo").start()
+    hook_url, received = webhook.url, webhook.received
     ui_proc: subprocess.Popen | None = None
     previous_term = signal.signal(
         signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
@@ -433,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _bar("4/4 stopping the local stack")
         stop_group(ui_proc)
-        webhook.shutdown()
+        webhook.stop()
         with phases.phase("stack down"):
             stack.down()
         signal.signal(signal.SIGTERM, previous_term)
