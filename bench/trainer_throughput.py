@@ -41,24 +41,14 @@ def _env_int(name: str, default: int) -> int:
 
 
 def _splits(rows: int, device):  # torch types are imported lazily
-    import numpy as np
-    import torch
-    from ml_trainer import contract, data, preprocess
-    from ml_trainer.loop import Splits
+    from ml_trainer import data, preprocess
+    from ml_trainer.train import to_splits
 
     frame = data.generate("2026-01-15", rows=rows)
     train, test = preprocess.split(frame, 0.2, seed=0)
     train, val = preprocess.split(train, 0.1, seed=0)
     mean, std = preprocess.fit_standardisation(train)
-
-    def tensors(part):
-        x = (
-            part[list(contract.FEATURE_COLUMNS)].to_numpy(np.float32) - np.float32(mean)
-        ) / np.float32(std)
-        y = part[contract.LABEL_COLUMN].to_numpy(np.int64)
-        return torch.tensor(x).to(device.device), torch.tensor(y).to(device.device)
-
-    return Splits(*tensors(train), *tensors(val), *tensors(test))
+    return to_splits(train, val, test, mean, std, device)
 
 
 def _sync(device) -> None:

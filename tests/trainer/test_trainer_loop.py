@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
-from ml_trainer import contract, data, preprocess
+from ml_trainer import data, preprocess
 from ml_trainer.checkpoint import Checkpoint, CheckpointStore, capture_rng, restore_rng
 from ml_trainer.loop import Device, EarlyStopping, Splits, evaluate, fit, make_optimizer
 from ml_trainer.model import build_mlp, for_serving
+from ml_trainer.train import to_splits
 from trainer_support import MemoryStore
 
 CPU = Device(torch.device("cpu"))
@@ -21,14 +21,7 @@ def _splits(drift: float = 0.0) -> tuple[Splits, list[float], list[float]]:
     train, test = preprocess.split(frame, 0.2, seed=0)
     train, val = preprocess.split(train, 0.1, seed=0)
     mean, std = preprocess.fit_standardisation(train)
-
-    def tensors(part):
-        x = (
-            part[list(contract.FEATURE_COLUMNS)].to_numpy(np.float32) - np.float32(mean)
-        ) / np.float32(std)
-        return torch.tensor(x, dtype=torch.float32), torch.tensor(part["label"].to_numpy(np.int64))
-
-    return Splits(*tensors(train), *tensors(val), *tensors(test)), mean, std
+    return to_splits(train, val, test, mean, std, CPU), mean, std
 
 
 @pytest.fixture(scope="module")

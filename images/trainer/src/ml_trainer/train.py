@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,30 @@ def _to_device(array: np.ndarray, device: Device) -> torch.Tensor:
     return tensor
 
 
+def to_splits(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    test: pd.DataFrame,
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: Device,
+) -> Splits:
+    """Contract frames -> standardised feature and label tensors on the device."""
+    mean_ = np.asarray(mean, dtype=np.float32)
+    std_ = np.asarray(std, dtype=np.float32)
+
+    def features(frame: pd.DataFrame) -> torch.Tensor:
+        raw = frame[list(contract.FEATURE_COLUMNS)].to_numpy(dtype=np.float32)
+        return _to_device((raw - mean_) / std_, device)
+
+    def labels(frame: pd.DataFrame) -> torch.Tensor:
+        return _to_device(frame[contract.LABEL_COLUMN].to_numpy(dtype=np.int64), device)
+
+    return Splits(
+        features(train), labels(train), features(val), labels(val), features(test), labels(test)
+    )
+
+
 def load_data(
     store: ObjectStore, data_path: str, hp: Hyperparameters, device: Device
 ) -> PreparedData:
@@ -86,19 +111,7 @@ def load_data(
         random_state=hp.seed,
         stratify=train[contract.LABEL_COLUMN],
     )
-    mean = np.asarray(stats["mean"], dtype=np.float32)
-    std = np.asarray(stats["std"], dtype=np.float32)
-
-    def features(frame: pd.DataFrame) -> torch.Tensor:
-        raw = frame[list(contract.FEATURE_COLUMNS)].to_numpy(dtype=np.float32)
-        return _to_device((raw - mean) / std, device)
-
-    def labels(frame: pd.DataFrame) -> torch.Tensor:
-        return _to_device(frame[contract.LABEL_COLUMN].to_numpy(dtype=np.int64), device)
-
-    splits = Splits(
-        features(train), labels(train), features(val), labels(val), features(test), labels(test)
-    )
+    splits = to_splits(train, val, test, stats["mean"], stats["std"], device)
     example = test[list(contract.FEATURE_COLUMNS)].to_numpy(dtype=np.float32, copy=True)[
         :EXAMPLE_ROWS
     ]
