@@ -26,7 +26,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up
 $(UV):
@@ -72,7 +72,7 @@ lint: setup ## ruff, ruff format --check, ruff AIR rules, yamllint, hadolint
 	@dockerfiles=$$(git ls-files '*Dockerfile*' | grep -v '\.dockerignore$$'); if [ -n "$$dockerfiles" ]; then $(VENV)/bin/hadolint $$dockerfiles; fi
 
 .PHONY: test
-test: setup ## run every test (starts and stops its own servers)
+test: setup cluster-tools ## run every test (starts and stops its own servers and control plane)
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -81,8 +81,9 @@ bench: setup ## run the benchmarks, write bench/results/*.json and print a table
 	$(PY) -m bench $(BENCH_ARGS)
 
 .PHONY: clean
-clean: ## stop the local stack and remove local state (keeps .venv and .tools)
+clean: ## stop the local stack and the harness, remove local state (keeps .venv and .tools)
 	-@[ -x $(VENV)/bin/devstack ] && $(VENV)/bin/devstack down
+	-@[ -x $(VENV)/bin/devstack ] && $(VENV)/bin/devstack cluster down
 	rm -rf .local bench/results .pytest_cache .ruff_cache
 
 .PHONY: distclean
@@ -103,7 +104,7 @@ endef
 
 $(BIN)/kind:
 	$(call require_cli,go,install kind yourself (https://kind.sigs.k8s.io) or install Go so make can build kind $(KIND_VERSION) into .tools/bin)
-	@echo ">> building kind $(KIND_VERSION) into .tools/bin (go install)"
+	@echo ">> building kind $(KIND_VERSION) into .tools/bin"
 	@GOBIN=$(BIN) go install sigs.k8s.io/kind@$(KIND_VERSION)
 
 .PHONY: kind-tool
@@ -144,3 +145,46 @@ DEMO_ARGS ?=
 demo: setup ## run 3 days of the pipeline locally, print the summary, stop (DEMO_ARGS=--keep-ui)
 	$(PY) scripts/demo.py $(DEMO_ARGS)
 # ================================================================ end demo
+
+# ================================================================ cluster harness: a real control plane
+# tests/cluster installs the chart into a real kube-apiserver and places the pipeline's pods with
+# a real kube-scheduler on kwok-simulated GPU nodes (docs/cluster-harness.md). Every pin lives in
+# the go.mod of its harness module under k8s/harness/; the binaries are rebuilt only when one of
+# those files changes (cold: ~17 min on 2 cores, mostly kube-apiserver; cached afterwards).
+HARNESS := k8s/harness
+harness_pin = $(shell awk '$$1 == "$(2)" && $$2 ~ /^v/ {print $$2; exit}' $(HARNESS)/$(1)/go.mod)
+KUBE_VERSION := $(call harness_pin,kube,k8s.io/kubernetes)
+KUBE_MAJOR := $(word 1,$(subst ., ,$(patsubst v%,%,$(KUBE_VERSION))))
+KUBE_MINOR := $(word 2,$(subst ., ,$(patsubst v%,%,$(KUBE_VERSION))))
+# What Kubernetes' own release build stamps in (hack/lib/version.sh): without it the binaries
+# report v0.0.0-master and Helm's kubeVersion checks fail.
+KUBE_LDFLAGS := -s -w $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+  -X $(pkg).gitVersion=$(KUBE_VERSION) -X $(pkg).gitMajor=$(KUBE_MAJOR) -X $(pkg).gitMinor=$(KUBE_MINOR) \
+  -X $(pkg).gitTreeState=clean -X $(pkg).buildDate=1970-01-01T00:00:00Z)
+KUBE_BINARIES := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubectl)
+CLUSTER_BINARIES := $(KUBE_BINARIES) $(BIN)/etcd $(BIN)/kwok
+
+$(KUBE_BINARIES) &: $(HARNESS)/kube/go.mod $(HARNESS)/kube/go.sum
+	@echo ">> building the Kubernetes $(KUBE_VERSION) control plane into .tools/bin (go install, ~15 min cold on 2 cores)"
+	@cd $(HARNESS)/kube && GOBIN=$(BIN) go install -trimpath -ldflags "$(KUBE_LDFLAGS)" \
+	  $(addprefix k8s.io/kubernetes/cmd/,kube-apiserver kube-controller-manager kube-scheduler kubectl)
+
+$(BIN)/etcd: $(HARNESS)/etcd/go.mod $(HARNESS)/etcd/go.sum
+	@echo ">> building etcd $(call harness_pin,etcd,go.etcd.io/etcd/server/v3) into .tools/bin"
+	@cd $(HARNESS)/etcd && go build -trimpath -ldflags "-s -w" -o $@ go.etcd.io/etcd/server/v3
+
+$(BIN)/kwok: $(HARNESS)/kwok/go.mod $(HARNESS)/kwok/go.sum
+	@echo ">> building kwok $(call harness_pin,kwok,sigs.k8s.io/kwok) into .tools/bin"
+	@cd $(HARNESS)/kwok && GOBIN=$(BIN) go install -trimpath -ldflags "-s -w" sigs.k8s.io/kwok/cmd/kwok
+
+.PHONY: cluster-tools
+cluster-tools: $(CLUSTER_BINARIES) ## build etcd, the Kubernetes control plane and kwok into .tools/bin
+
+.PHONY: cluster-up
+cluster-up: venv cluster-tools ## start the harness in .local/cluster by hand (docs/cluster-harness.md)
+	$(VENV)/bin/devstack cluster up
+
+.PHONY: cluster-down
+cluster-down: ## stop the harness started by `make cluster-up`
+	-@[ -x $(VENV)/bin/devstack ] && $(VENV)/bin/devstack cluster down
+# ================================================================ end cluster harness

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from devstack.cluster.cli import add_cluster_parser, run_cluster_command
 from devstack.errors import DevstackError
 from devstack.paths import default_root
 from devstack.stack import (
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         description='Print the environment of the running stack; use: eval "$(devstack env)".',
     )
     _add_root(env)
+    add_cluster_parser(commands)
     return parser
 
 
@@ -154,7 +156,13 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"up": _cmd_up, "down": _cmd_down, "status": _cmd_status, "env": _cmd_env}
+COMMANDS = {
+    "up": _cmd_up,
+    "down": _cmd_down,
+    "status": _cmd_status,
+    "env": _cmd_env,
+    "cluster": run_cluster_command,
+}
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -163,11 +171,9 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="devstack: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=logging.INFO, format="devstack: %(message)s", stream=sys.stderr)
+    if args.verbose:  # our own details, not every HTTP body the Kubernetes client logs
+        logging.getLogger("devstack").setLevel(logging.DEBUG)
     # SIGTERM behaves like Ctrl-C: `up` stops what it started before exiting.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:

@@ -38,6 +38,8 @@ class ServerSpec:
     log_path: Path
     health_url: str
     cwd: Path | None = None
+    # `verify` of the health request: a CA bundle path for a TLS server with its own CA.
+    health_verify: str | bool = True
 
 
 @dataclass(frozen=True)
@@ -139,10 +141,10 @@ def spawn(spec: ServerSpec) -> ProcessRef:
     return ProcessRef(pid=process.pid, start_ticks=process_start_ticks(process.pid))
 
 
-def is_healthy(url: str, timeout: float = 2.0) -> bool:
-    """True when `url` answers HTTP 200."""
+def is_healthy(url: str, timeout: float = 2.0, verify: str | bool = True) -> bool:
+    """True when `url` answers HTTP 200 (`verify`: as in `requests`, e.g. a CA bundle path)."""
     try:
-        return requests.get(url, timeout=timeout).status_code == 200
+        return requests.get(url, timeout=timeout, verify=verify).status_code == 200
     except requests.RequestException:
         return False
 
@@ -152,7 +154,7 @@ def wait_until_healthy(spec: ServerSpec, ref: ProcessRef, timeout: float) -> Non
     deadline = time.monotonic() + timeout
     delay = 0.1
     while True:
-        if is_healthy(spec.health_url):
+        if is_healthy(spec.health_url, verify=spec.health_verify):
             return
         if not ref.is_alive():
             raise ServerStartError(
