@@ -266,6 +266,16 @@ def by_kind_name(
     return matches[0]
 
 
+def is_ours(obj: Mapping[str, Any]) -> bool:
+    """An object of this chart or its mlflow subchart (not MinIO's or the device plugin's)."""
+    chart = (obj["metadata"].get("labels") or {}).get("helm.sh/chart", "")
+    return chart.startswith(("ml-platform-", "mlflow-"))
+
+
+def ours(objects: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [o for o in objects if is_ours(o)]
+
+
 def pod_specs(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The pod spec(s) inside a workload object (Pod, Deployment, StatefulSet, Job, CronJob…)."""
     kind = obj["kind"]

@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import json
 
-from chart_render import by_kind_name, platform_config, pod_specs, render_chart
+from chart_render import by_kind_name, ours, platform_config, pod_specs, render_chart
 
 R = "ml-platform"
-
-
-def ours(objects):
-    return [
-        o
-        for o in objects
-        if (o["metadata"].get("labels") or {})
-        .get("helm.sh/chart", "")
-        .startswith(("ml-platform-", "mlflow-"))
-    ]
 
 
 def images(objects) -> set[str]:

@@ -15,6 +15,7 @@ from chart_render import (
     PROFILES,
     chart_copy,
     helm,
+    ours,
     prepared_chart,
     profile_release,
     render_chart,
@@ -211,17 +212,6 @@ def test_optional_parts_can_all_be_switched_off():
             if o[0] != "NetworkPolicy" and o[1] != f"{R}-create-buckets"
         ),
     }
-
-
-def ours(objects):
-    """This chart's and the mlflow subchart's objects (not MinIO's or the device plugin's)."""
-    return [
-        o
-        for o in objects
-        if (o["metadata"].get("labels") or {})
-        .get("helm.sh/chart", "")
-        .startswith(("ml-platform-", "mlflow-"))
-    ]
 
 
 def test_objects_carry_the_standard_labels(default_objects):

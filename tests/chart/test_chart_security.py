@@ -5,7 +5,14 @@ least-privilege RBAC."""
 from __future__ import annotations
 
 import pytest
-from chart_render import PROFILES, by_kind_name, pod_specs, profile_release, render_chart
+from chart_render import (
+    PROFILES,
+    by_kind_name,
+    is_ours,
+    pod_specs,
+    profile_release,
+    render_chart,
+)
 from pod_security import containers, violations
 
 R = "ml-platform"
@@ -24,11 +31,6 @@ def workloads(objects):
     for obj in objects:
         for spec in pod_specs(obj):
             yield f"{obj['kind']} {obj['metadata']['name']}", obj, spec
-
-
-def is_ours(obj) -> bool:
-    chart = (obj["metadata"].get("labels") or {}).get("helm.sh/chart", "")
-    return chart.startswith(("ml-platform-", "mlflow-"))
 
 
 def namespace_levels(objects, release_namespace: str) -> dict[str, str]:

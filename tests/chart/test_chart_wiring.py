@@ -9,7 +9,14 @@ from urllib.parse import unquote, urlsplit
 
 import jmespath
 import pytest
-from chart_render import by_kind_name, platform_config, pod_specs, render_chart, render_notes
+from chart_render import (
+    by_kind_name,
+    ours,
+    platform_config,
+    pod_specs,
+    render_chart,
+    render_notes,
+)
 
 R = "ml-platform"
 MLFLOW = "charts/mlflow/templates/mlflow-deployment.yaml"
@@ -581,14 +588,7 @@ def test_notes_for_external_services():
 
 def test_image_pull_secrets_reach_every_pod_of_this_chart():
     objects = render_chart({"imagePullSecrets": ["ghcr"], "mlflow": {"imagePullSecrets": ["ghcr"]}})
-    pods = [
-        (o["metadata"]["name"], spec)
-        for o in objects
-        if (o["metadata"].get("labels") or {})
-        .get("helm.sh/chart", "")
-        .startswith(("ml-platform-", "mlflow-"))
-        for spec in pod_specs(o)
-    ]
+    pods = [(o["metadata"]["name"], spec) for o in ours(objects) for spec in pod_specs(o)]
     assert len(pods) >= 8
     for name, spec in pods:
         assert spec.get("imagePullSecrets") == [{"name": "ghcr"}], name
