@@ -51,6 +51,22 @@ class GpuTaint:
 
 
 @dataclass(frozen=True)
+class SharedVolume:
+    """The optional ReadWriteMany dataset volume of the training namespace."""
+
+    claim_name: str
+    mount_path: str
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """A Secret whose keys the pods read as environment variables: `env` maps name -> key."""
+
+    name: str
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     """Typed view of `platform.json`; `source` says which file it came from."""
 
@@ -60,14 +76,13 @@ class PlatformConfig:
     experiment: str
     trainer_image: str
     image_pull_secrets: tuple[str, ...]
-    shared_claim_name: str
-    shared_mount_path: str
+    service_account_name: str | None
+    shared_volume: SharedVolume | None
     mlflow_tracking_uri: str
     s3_endpoint_url: str
     s3_region: str
-    object_store_secret: str
-    access_key_key: str
-    secret_key_key: str
+    object_store_secret: SecretEnv | None  # None: workload identity, no static keys
+    mlflow_auth_secret: SecretEnv | None  # None: MLflow without basic auth
     gpu_taint: GpuTaint
     profiles: dict[str, Profile] = field(default_factory=dict)
     source: str = str(DEFAULTS_PATH)
@@ -120,9 +135,20 @@ class PlatformConfig:
 
 
 def _require(mapping: dict[str, Any], key: str, where: str, source: str) -> Any:
+    """`mapping[key]`; the key must be present (its value may be null where the contract says)."""
     if not isinstance(mapping, dict) or key not in mapping:
         raise PlatformConfigError(f"{source}: missing `{where}{key}` (see docs/CONTRACTS.md §3)")
     return mapping[key]
+
+
+def _secret_env(
+    raw: dict[str, Any] | None, where: str, fields: dict[str, str], req: Any
+) -> SecretEnv | None:
+    """A `{name, <field>: key, …}` object (or null) as a SecretEnv; `fields` maps env -> field."""
+    if not raw:
+        return None
+    env = {env_name: str(req(raw, field, where)) for env_name, field in fields.items()}
+    return SecretEnv(name=str(req(raw, "name", where)), env=env)
 
 
 def parse_platform_config(data: dict[str, Any], source: str) -> PlatformConfig:
@@ -151,10 +177,9 @@ def parse_platform_config(data: dict[str, Any], source: str) -> PlatformConfig:
     if "cpu" not in profiles:
         raise PlatformConfigError(f"{source}: `profiles.cpu` is required (data tasks run on it)")
     endpoints = req(data, "endpoints")
-    secret = req(data, "objectStoreSecret")
     taint = req(data, "gpuTaint")
-    shared = req(data, "sharedVolume")
     model = req(data, "model")
+    shared = req(data, "sharedVolume")
     return PlatformConfig(
         namespaces=dict(req(data, "namespaces")),
         buckets=dict(req(data, "buckets")),
@@ -162,14 +187,28 @@ def parse_platform_config(data: dict[str, Any], source: str) -> PlatformConfig:
         experiment=str(req(model, "experiment", "model.")),
         trainer_image=str(req(req(data, "images"), "trainer", "images.")),
         image_pull_secrets=tuple(str(s) for s in data.get("imagePullSecrets") or ()),
-        shared_claim_name=str(req(shared, "claimName", "sharedVolume.")),
-        shared_mount_path=str(req(shared, "mountPath", "sharedVolume.")),
+        service_account_name=data.get("serviceAccountName") or None,
+        shared_volume=SharedVolume(
+            claim_name=str(req(shared, "claimName", "sharedVolume.")),
+            mount_path=str(req(shared, "mountPath", "sharedVolume.")),
+        )
+        if shared
+        else None,
         mlflow_tracking_uri=str(req(endpoints, "mlflowTrackingUri", "endpoints.")),
         s3_endpoint_url=str(req(endpoints, "s3EndpointUrl", "endpoints.")),
         s3_region=str(req(endpoints, "s3Region", "endpoints.")),
-        object_store_secret=str(req(secret, "name", "objectStoreSecret.")),
-        access_key_key=str(req(secret, "accessKeyKey", "objectStoreSecret.")),
-        secret_key_key=str(req(secret, "secretKeyKey", "objectStoreSecret.")),
+        object_store_secret=_secret_env(
+            req(data, "objectStoreSecret"),
+            "objectStoreSecret.",
+            {"AWS_ACCESS_KEY_ID": "accessKeyKey", "AWS_SECRET_ACCESS_KEY": "secretKeyKey"},
+            req,
+        ),
+        mlflow_auth_secret=_secret_env(
+            data.get("mlflowAuthSecret"),
+            "mlflowAuthSecret.",
+            {"MLFLOW_TRACKING_USERNAME": "usernameKey", "MLFLOW_TRACKING_PASSWORD": "passwordKey"},
+            req,
+        ),
         gpu_taint=GpuTaint(
             key=str(req(taint, "key", "gpuTaint.")),
             value=str(req(taint, "value", "gpuTaint.")),

@@ -41,7 +41,9 @@ class TrainerPodOperator(KubernetesPodOperator):
     again, idempotently, when the pod is built.
 
     :param profile: compute profile name (templated, e.g. ``"{{ params.gpu_profile }}"``).
-    :param read_only_volume: mount the shared PVC read-only (the task only reads it).
+    :param read_only_volume: mount the shared volume read-only (the task only reads it). The
+        volume is mounted only when the platform enables it and only in the training namespace
+        (the PVC exists there alone: the deploy step in the serving namespace never mounts it).
     """
 
     template_fields = (*KubernetesPodOperator.template_fields, "profile")
@@ -55,15 +57,21 @@ class TrainerPodOperator(KubernetesPodOperator):
         """Set every config- and profile-dependent pod field (idempotent)."""
         cfg = platform_config()
         profile = cfg.profile(self.profile)
-        ro = self.read_only_volume
+        volume = cfg.shared_volume if self.namespace == cfg.namespaces["training"] else None
+        ds = context["ds"] if context else "{{ ds }}"
         self.container_resources = pods.resources(profile)
         self.node_selector = pods.node_selector(profile)
         self.tolerations = pods.tolerations(cfg, profile)
         self.affinity = pods.affinity(cfg, profile) or {}
         self.priority_class_name = profile.priority_class_name
-        self.env_vars = pods.env_vars(cfg, profile, context["ds"] if context else "{{ ds }}")
-        self.volumes = [pods.shared_volume(cfg, read_only=ro)]
-        self.volume_mounts = [pods.shared_volume_mount(cfg, read_only=ro)]
+        self.service_account_name = cfg.service_account_name
+        self.env_vars = pods.env_vars(cfg, profile, ds, volume=volume)
+        if volume is None:
+            self.volumes, self.volume_mounts = [], []
+        else:
+            ro = self.read_only_volume
+            self.volumes = [pods.shared_volume(volume, read_only=ro)]
+            self.volume_mounts = [pods.shared_volume_mount(volume, read_only=ro)]
         self.image_pull_secrets = pods.image_pull_secrets(cfg)
         self.security_context = pods.pod_security_context()
         self.container_security_context = pods.container_security_context()

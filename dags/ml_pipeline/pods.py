@@ -2,10 +2,11 @@
 
 Every pod-task knob that depends on the profile or the platform config is built here:
 resources (requests = limits, `nvidia.com/gpu` for GPU pools), the GPU taint toleration,
-node selector and affinity, the shared PVC, the trainer's environment (with object-store
-credentials as `secretKeyRef`s, never values), image pull secrets, labels, security
-contexts and the XCom sidecar's resources. `trainer_env()` is also what the local runtime
-passes to its processes, so both runtimes share one environment contract.
+node selector and affinity, the optional shared volume (training namespace only), the
+trainer's environment (object-store and MLflow credentials as `secretKeyRef`s, never values;
+none with workload identity), the ServiceAccount, image pull secrets, labels, the `restricted`
+security contexts (XCom sidecar included) and the sidecar's resources. `trainer_env()` is also
+what the local runtime passes to its processes, so both runtimes share one environment contract.
 
 Only imported in the `kubernetes` runtime (the kubernetes client is imported here).
 """
@@ -13,13 +14,17 @@ Only imported in the `kubernetes` runtime (the kubernetes client is imported her
 from __future__ import annotations
 
 from kubernetes.client import models as k8s
-from ml_pipeline.config import PlatformConfig, Profile
+from ml_pipeline.config import PlatformConfig, Profile, SecretEnv, SharedVolume
 from ml_pipeline.contract import trainer_env
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TYPE_LABEL = "gpu-type"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set by GPU Feature Discovery
 SHARED_VOLUME_NAME = "shared"
+# The trainer's read-through object cache on the shared volume (ml_trainer.storage).
+CACHE_DIR_ENV = "ML_TRAINER_CACHE_DIR"
+# The trainer image's user and group (images/trainer/Dockerfile): the group owns the volumes.
+TRAINER_GID = 1000
 
 # The XCom sidecar only sleeps until KPO reads /airflow/xcom/return.json. Provider 10.25
 # gives it requests (1m CPU, 10Mi) but no limits, which a namespace ResourceQuota on
@@ -92,40 +97,52 @@ def affinity(cfg: PlatformConfig, profile: Profile) -> k8s.V1Affinity | None:
     )
 
 
-def shared_volume(cfg: PlatformConfig, *, read_only: bool) -> k8s.V1Volume:
+def shared_volume(volume: SharedVolume, *, read_only: bool) -> k8s.V1Volume:
     return k8s.V1Volume(
         name=SHARED_VOLUME_NAME,
         persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(
-            claim_name=cfg.shared_claim_name, read_only=read_only
+            claim_name=volume.claim_name, read_only=read_only
         ),
     )
 
 
-def shared_volume_mount(cfg: PlatformConfig, *, read_only: bool) -> k8s.V1VolumeMount:
+def shared_volume_mount(volume: SharedVolume, *, read_only: bool) -> k8s.V1VolumeMount:
     return k8s.V1VolumeMount(
-        name=SHARED_VOLUME_NAME, mount_path=cfg.shared_mount_path, read_only=read_only
+        name=SHARED_VOLUME_NAME, mount_path=volume.mount_path, read_only=read_only
     )
 
 
-def env_vars(cfg: PlatformConfig, profile: Profile, ds: str) -> list[k8s.V1EnvVar]:
-    """The trainer's environment contract: plain values, then credentials from the Secret."""
-    plain = [k8s.V1EnvVar(name=k, value=v) for k, v in trainer_env(cfg, profile, ds).items()]
-    return [*plain, *secret_env_vars(cfg)]
+def cache_dir(volume: SharedVolume) -> str:
+    return volume.mount_path.rstrip("/") + "/cache"
 
 
-def secret_env_vars(cfg: PlatformConfig) -> list[k8s.V1EnvVar]:
-    """Object-store credentials as `valueFrom.secretKeyRef` (the value never enters Airflow)."""
+def env_vars(
+    cfg: PlatformConfig, profile: Profile, ds: str, *, volume: SharedVolume | None = None
+) -> list[k8s.V1EnvVar]:
+    """The trainer's environment contract: plain values (with the object cache on the shared
+    volume when the pod mounts it), then credentials from the Secrets the platform names."""
+    plain = dict(trainer_env(cfg, profile, ds))
+    if volume is not None:
+        plain[CACHE_DIR_ENV] = cache_dir(volume)
+    return [
+        *(k8s.V1EnvVar(name=k, value=v) for k, v in plain.items()),
+        *secret_env_vars(cfg.object_store_secret),
+        *secret_env_vars(cfg.mlflow_auth_secret),
+    ]
+
+
+def secret_env_vars(secret: SecretEnv | None) -> list[k8s.V1EnvVar]:
+    """A Secret's keys as `valueFrom.secretKeyRef` (values never enter Airflow); none for None."""
+    if secret is None:
+        return []
     return [
         k8s.V1EnvVar(
             name=env_name,
             value_from=k8s.V1EnvVarSource(
-                secret_key_ref=k8s.V1SecretKeySelector(name=cfg.object_store_secret, key=key)
+                secret_key_ref=k8s.V1SecretKeySelector(name=secret.name, key=key)
             ),
         )
-        for env_name, key in (
-            ("AWS_ACCESS_KEY_ID", cfg.access_key_key),
-            ("AWS_SECRET_ACCESS_KEY", cfg.secret_key_key),
-        )
+        for env_name, key in secret.env.items()
     ]
 
 
@@ -151,7 +168,13 @@ def container_security_context() -> k8s.V1SecurityContext:
 
 
 def pod_security_context() -> k8s.V1PodSecurityContext:
-    return k8s.V1PodSecurityContext(seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"))
+    """`restricted`: non-root (the image's numeric user), RuntimeDefault seccomp; the trainer's
+    group owns the mounted volumes, so the shared volume is writable where it is mounted so."""
+    return k8s.V1PodSecurityContext(
+        run_as_non_root=True,
+        fs_group=TRAINER_GID,
+        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+    )
 
 
 def sidecar_security_context() -> k8s.V1SecurityContext:

@@ -1,13 +1,11 @@
 """`render_chart(values=…, show_only=[…])`: `helm template` of charts/ml-platform, parsed.
 
-Upstream charts (airflow, minio, nvidia-device-plugin) are downloaded by `helm dependency
-build`, which needs the network, and are never committed. So the chart is rendered from a
-temporary copy whose Chart.yaml lists only the dependencies that are present (the local
-`mlflow` subchart, plus any upstream chart already unpacked or downloaded into charts/); the
-skipped ones are reported in the pytest header and by `skipped_dependencies()`.
-
-The templates of this chart read the subchart *values* (`.Values.airflow…`, `.Values.minio…`)
-only, never their templates, so everything this chart owns renders the same either way.
+The chart is rendered from a temporary copy made by `helm_chart.prepare_chart` (tests/
+helm_chart.py): with the real MinIO and NVIDIA device plugin packages from the chart cache,
+so their objects are rendered and checked like ours. The official Airflow chart is the one
+package no machine of this project can download: it is left out of the copy (the pytest
+header says so) and the `airflow:` block is validated against its published values schema
+(`AIRFLOW_SCHEMA`, env ML_PLATFORM_AIRFLOW_SCHEMA) instead.
 """
 
 from __future__ import annotations
@@ -24,24 +22,42 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from helm_chart import CHART, REPO, PreparedChart, prepare_chart, shared_folder
 
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "ml-platform"
 CI_VALUES = CHART / "ci"
 HELM = Path(os.environ.get("HELM", REPO / ".tools" / "bin" / "helm"))
-AIRFLOW_SCHEMA = REPO.parent / "shared" / "schemas" / "airflow-chart" / "values.schema.json"
+AIRFLOW_SCHEMA_ENV = "ML_PLATFORM_AIRFLOW_SCHEMA"
+AIRFLOW_SCHEMA = Path(
+    os.environ.get(AIRFLOW_SCHEMA_ENV)
+    or shared_folder("schemas", "airflow-chart", "values.schema.json")
+    or "shared/schemas/airflow-chart/values.schema.json (not found)"
+)
 
-# Profile name -> values files under charts/ml-platform/ci/ (the issue's four profiles + GitDagBundle).
+# Profile name -> values files under charts/ml-platform/ci/.
 PROFILES: dict[str, tuple[str, ...]] = {
     "default": (),
     "external-s3-db": ("external-s3-db-values.yaml",),
+    "workload-identity": ("workload-identity-values.yaml",),
     "h100-only": ("h100-only-values.yaml",),
     "no-device-plugin": ("no-device-plugin-values.yaml",),
     "git-dag-bundle": ("git-dag-bundle-values.yaml",),
+    "mlflow-ingress": ("mlflow-ingress-values.yaml",),
+    "second-release": ("second-release-values.yaml",),
 }
 
 RELEASE = "ml-platform"
 NAMESPACE = "ml-platform"
+# (release, namespace) a profile is installed as; the others use RELEASE in NAMESPACE.
+PROFILE_RELEASES: dict[str, tuple[str, str]] = {"second-release": ("platform", "mlp")}
+
+
+def profile_release(profile: str) -> tuple[str, str]:
+    return PROFILE_RELEASES.get(profile, (RELEASE, NAMESPACE))
+
+
+# `helm template` has no cluster, so generated credentials come from generatedSecrets.seed
+# (values.yaml): every render of the tests passes this one unless a test says otherwise.
+TEST_SEED = "chart-tests-seed"
 
 # A template that exists only in the temporary copy: it prints the values Helm computed
 # (defaults + overrides, with Helm's own merge rules) when global.mlPlatformTestDumpValues is set.
@@ -69,6 +85,15 @@ data:
 """
 
 
+CLUSTER_SCOPED = {
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "PriorityClass",
+    "CustomResourceDefinition",
+}
+
+
 class HelmError(RuntimeError):
     """helm exited non-zero; `stderr` holds its message (schema or check-values failures)."""
 
@@ -81,32 +106,13 @@ def helm_available() -> bool:
     return HELM.is_file() and os.access(HELM, os.X_OK)
 
 
-def _dependency_present(charts_dir: Path, dep: Mapping[str, Any]) -> bool:
-    if str(dep.get("repository", "")).startswith("file://"):
-        return (CHART / str(dep["repository"])[len("file://") :] / "Chart.yaml").is_file()
-    name, version = dep["name"], str(dep["version"])
-    return (charts_dir / f"{name}-{version}.tgz").is_file() or (
-        charts_dir / name / "Chart.yaml"
-    ).is_file()
-
-
 @functools.cache
-def _chart_copy() -> tuple[Path, tuple[str, ...]]:
-    """The temporary chart copy (made once per test session) and the skipped dependencies."""
+def _prepared() -> PreparedChart:
+    """The temporary chart copy with its dependency packages (made once per test session)."""
     workdir = Path(tempfile.mkdtemp(prefix="ml-platform-chart-"))
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-    copy = workdir / "ml-platform"
-    shutil.copytree(CHART, copy, ignore=shutil.ignore_patterns("tmpcharts"))
-    chart_yaml = yaml.safe_load((copy / "Chart.yaml").read_text())
-    kept, skipped = [], []
-    for dep in chart_yaml.get("dependencies", []):
-        if _dependency_present(copy / "charts", dep):
-            kept.append(dep)
-        else:
-            skipped.append(f"{dep['name']} {dep['version']} ({dep['repository']})")
-    chart_yaml["dependencies"] = kept
-    (copy / "Chart.yaml").write_text(yaml.safe_dump(chart_yaml, sort_keys=False))
-    (copy / "Chart.lock").unlink(missing_ok=True)
+    prepared = prepare_chart(workdir)
+    copy = prepared.path
     (copy / _DUMP_TEMPLATE).write_text(_DUMP)
     # NOTES.txt is not part of `helm template` output: render it through a named template.
     notes = (copy / "templates" / "NOTES.txt").read_text()
@@ -114,15 +120,15 @@ def _chart_copy() -> tuple[Path, tuple[str, ...]]:
         '{{- define "zz-test.notes" -}}\n' + notes + "{{- end -}}\n"
     )
     (copy / _NOTES_TEMPLATE).write_text(_NOTES)
-    return copy, tuple(skipped)
+    return prepared
 
 
 def chart_copy() -> Path:
-    return _chart_copy()[0]
+    return _prepared().path
 
 
-def skipped_dependencies() -> tuple[str, ...]:
-    return _chart_copy()[1]
+def prepared_chart() -> PreparedChart:
+    return _prepared()
 
 
 def helm(*args: str, chart: Path | None = None) -> str:
@@ -136,9 +142,14 @@ def helm(*args: str, chart: Path | None = None) -> str:
 
 
 def _values_args(
-    values: Mapping[str, Any] | None, values_files: Iterable[str | Path], tmp: Path
+    values: Mapping[str, Any] | None,
+    values_files: Iterable[str | Path],
+    tmp: Path,
+    seed: str | None = TEST_SEED,
 ) -> list[str]:
     args: list[str] = []
+    if seed is not None:
+        args += ["--set-string", f"generatedSecrets.seed={seed}"]
     for f in values_files:
         path = Path(f)
         args += ["--values", str(path if path.is_absolute() else CI_VALUES / path)]
@@ -156,11 +167,15 @@ def render_chart(
     values_files: Iterable[str | Path] = (),
     name: str = RELEASE,
     namespace: str = NAMESPACE,
+    seed: str | None = TEST_SEED,
 ) -> list[dict[str, Any]]:
     """Render the chart and return its objects (hooks and tests included), in helm's order.
 
     `show_only`: template paths relative to the chart, e.g. "templates/gpu/training-resourcequota.yaml"
     or "charts/mlflow/templates/mlflow-deployment.yaml". `values_files` are relative to ci/.
+    Objects of the upstream charts that name no namespace get `namespace` (where helm installs
+    them), so every namespaced object says where it lands. `seed=None` renders without
+    generatedSecrets.seed.
     """
     copy = chart_copy()
     with tempfile.TemporaryDirectory() as tmp:
@@ -169,21 +184,28 @@ def render_chart(
             name,
             "--namespace",
             namespace,
-            *_values_args(values, values_files, Path(tmp)),
+            *_values_args(values, values_files, Path(tmp), seed),
         ]
         for template in show_only or ():
             args += ["--show-only", template]
         out = helm(*args, chart=copy)
-    docs = [d for d in yaml.safe_load_all(out) if d]
-    return [
+    docs = [
         d
-        for d in docs
-        if not (d.get("kind") == "ConfigMap" and d["metadata"]["name"] == "computed-values")
+        for d in yaml.safe_load_all(out)
+        if d and not (d.get("kind") == "ConfigMap" and d["metadata"]["name"] == "computed-values")
     ]
+    for doc in docs:
+        if doc["kind"] not in CLUSTER_SCOPED:
+            doc["metadata"].setdefault("namespace", namespace)
+    return docs
 
 
 def computed_values(
-    values: Mapping[str, Any] | None = None, *, values_files: Iterable[str | Path] = ()
+    values: Mapping[str, Any] | None = None,
+    *,
+    values_files: Iterable[str | Path] = (),
+    name: str = RELEASE,
+    namespace: str = NAMESPACE,
 ) -> dict[str, Any]:
     """The values Helm hands to the templates: values.yaml merged with the overrides."""
     merged = dict(values or {})
@@ -191,7 +213,7 @@ def computed_values(
     copy = chart_copy()
     with tempfile.TemporaryDirectory() as tmp:
         out = helm(
-            "template", RELEASE, "--namespace", NAMESPACE,
+            "template", name, "--namespace", namespace,
             *_values_args(merged, values_files, Path(tmp)),
             "--show-only", _DUMP_TEMPLATE,
             chart=copy,
@@ -213,11 +235,16 @@ def render_notes(
 
 
 def render_error(
-    values: Mapping[str, Any] | None = None, *, values_files: Iterable[str | Path] = ()
+    values: Mapping[str, Any] | None = None,
+    *,
+    values_files: Iterable[str | Path] = (),
+    name: str = RELEASE,
+    namespace: str = NAMESPACE,
+    seed: str | None = TEST_SEED,
 ) -> str:
     """The message helm prints when these values are refused (schema or check-values)."""
     try:
-        render_chart(values, values_files=values_files)
+        render_chart(values, values_files=values_files, name=name, namespace=namespace, seed=seed)
     except HelmError as exc:
         return exc.stderr
     raise AssertionError(f"helm accepted values it should refuse: {values}")
@@ -237,6 +264,16 @@ def by_kind_name(
         f"expected one {kind} {name} in {namespace or 'any namespace'}, found {len(matches)}"
     )
     return matches[0]
+
+
+def is_ours(obj: Mapping[str, Any]) -> bool:
+    """An object of this chart or its mlflow subchart (not MinIO's or the device plugin's)."""
+    chart = (obj["metadata"].get("labels") or {}).get("helm.sh/chart", "")
+    return chart.startswith(("ml-platform-", "mlflow-"))
+
+
+def ours(objects: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [o for o in objects if is_ours(o)]
 
 
 def pod_specs(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import pytest
-from chart_render import HELM, PROFILES, helm_available, render_chart, skipped_dependencies
+from chart_render import (
+    HELM,
+    PROFILES,
+    helm_available,
+    prepared_chart,
+    profile_release,
+    render_chart,
+)
+from helm_chart import MissingChartPackage
 
 
 def pytest_report_header(config):
     if not helm_available():
         return f"chart tests: helm not found at {HELM} (make tools)"
-    skipped = skipped_dependencies()
-    if not skipped:
-        return "chart tests: every dependency of charts/ml-platform is present"
-    return [
-        "chart tests: rendering charts/ml-platform without these upstream dependencies "
-        "(not downloaded: `helm dependency build` needs the network):",
-        *(f"  - {dep}" for dep in skipped),
-    ]
+    try:
+        prepared = prepared_chart()
+    except MissingChartPackage as exc:
+        return f"chart tests: cannot prepare charts/ml-platform: {exc}"
+    lines = ["chart tests: charts/ml-platform rendered with these dependencies:"]
+    lines += [f"  + {dep}" for dep in prepared.included]
+    lines += [f"  - {name} NOT rendered: {why}" for name, why in prepared.omitted.items()]
+    return lines
 
 
 def pytest_collection_modifyitems(config, items):
@@ -31,7 +39,11 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def rendered_profiles():
     """Every profile rendered once per session: {profile: [objects]}."""
-    return {name: render_chart(values_files=files) for name, files in PROFILES.items()}
+    rendered = {}
+    for name, files in PROFILES.items():
+        release, namespace = profile_release(name)
+        rendered[name] = render_chart(values_files=files, name=release, namespace=namespace)
+    return rendered
 
 
 @pytest.fixture(scope="session")

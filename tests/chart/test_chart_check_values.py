@@ -48,8 +48,84 @@ CASES = [
             "minio": {"enabled": False},
             "externalS3": {"enabled": True, "endpoint": "https://s3.example.com"},
         },
-        "externalS3 needs credentials",
+        "externalS3 with auth=accessKeys needs credentials",
         id="external-s3-without-credentials",
+    ),
+    pytest.param(
+        {
+            "minio": {"enabled": False},
+            "externalS3": {
+                "enabled": True,
+                "endpoint": "https://s3.example.com",
+                "auth": "workloadIdentity",
+            },
+            "objectStore": {"credentials": {"accessKeyId": "a", "secretAccessKey": "b"}},
+        },
+        "externalS3.auth=workloadIdentity uses no static keys",
+        id="workload-identity-with-static-keys",
+    ),
+    pytest.param(
+        {
+            "minio": {"enabled": False},
+            "externalS3": {
+                "enabled": True,
+                "endpoint": "https://s3.example.com",
+                "auth": "workloadIdentity",
+            },
+        },
+        "renders no object-store Secret, but mlflow.artifacts.credentialsSecret names",
+        id="workload-identity-with-an-mlflow-secret",
+    ),
+    pytest.param(
+        {"mlflow": {"artifacts": {"credentialsSecret": "other"}}},
+        "set mlflow.artifacts.credentialsSecret=ml-platform-object-store",
+        id="mlflow-reads-another-object-store-secret",
+    ),
+    pytest.param(
+        {"minio": {"users": []}},
+        "minio.users has no platform user",
+        id="minio-without-the-platform-user",
+    ),
+    pytest.param(
+        {
+            "minio": {
+                "users": [
+                    {
+                        "accessKey": "ml-platform",
+                        "existingSecret": "{{ .Release.Name }}-object-store",
+                        "existingSecretKey": "AWS_SECRET_ACCESS_KEY",
+                        "policy": "readwrite",
+                    }
+                ]
+            }
+        },
+        'the policy "readwrite", which minio.policies does not define',
+        id="platform-user-with-an-undefined-policy",
+    ),
+    pytest.param(
+        {
+            "objectStore": {
+                "buckets": {
+                    "datasets": "team-datasets",
+                    "processed": "processed",
+                    "mlflow": "mlflow",
+                    "xcom": "xcom",
+                    "logs": "logs",
+                }
+            }
+        },
+        "but objectStore.buckets needs exactly arn:aws:s3:::logs",
+        id="minio-policy-out-of-step-with-the-buckets",
+    ),
+    pytest.param(
+        {"minio": {"buckets": [{"name": "datasets"}]}},
+        "minio.buckets is set, but the buckets come from objectStore.buckets",
+        id="minio-buckets-twice",
+    ),
+    pytest.param(
+        {"objectStore": {"credentials": {"accessKeyId": "AKIA"}}},
+        "objectStore.credentials.accessKeyId is for external S3",
+        id="access-key-with-minio",
     ),
     pytest.param(
         {"gpuTaint": {"key": "", "value": "", "effect": ""}},
@@ -101,6 +177,35 @@ CASES = [
         id="external-database-without-credentials",
     ),
     pytest.param(
+        {
+            "postgresql": {"enabled": False},
+            "externalDatabase": {
+                "enabled": True,
+                "host": "db",
+                "username": "u",
+                "password": "p",
+                "sslmode": "verify-full",
+            },
+        },
+        "externalDatabase.sslmode=verify-full verifies the server certificate",
+        id="verify-full-without-a-ca",
+    ),
+    pytest.param(
+        {
+            "postgresql": {"enabled": False},
+            "externalDatabase": {
+                "enabled": True,
+                "host": "db",
+                "username": "u",
+                "password": "p",
+                "sslmode": "verify-full",
+                "sslRootCert": "/etc/db-ca/ca.pem",
+            },
+        },
+        "airflow.volumeMounts mounts nothing at /etc/db-ca",
+        id="ca-bundle-not-mounted",
+    ),
+    pytest.param(
         {"airflow": {"postgresql": {"enabled": True}}},
         "Bitnami PostgreSQL",
         id="bitnami-postgresql",
@@ -119,6 +224,42 @@ CASES = [
         {"airflow": {"volumes": [{"name": "ml-platform-config", "configMap": {"name": "other"}}]}},
         "Airflow would not see the platform config: airflow.volumes must hold a volume of ConfigMap ml-platform-platform",
         id="airflow-without-platform-config",
+    ),
+    pytest.param(
+        {"airflow": {"extraEnvFrom": "- configMapRef: {name: ml-platform-airflow-env}\n"}},
+        "airflow.extraEnvFrom does not load ml-platform-object-store",
+        id="airflow-without-object-store-credentials",
+    ),
+    pytest.param(
+        {
+            "mlflow": {"ingress": {"enabled": True, "hosts": [{"host": "mlflow.example.com"}]}},
+            "airflow": {
+                "extraEnvFrom": "- configMapRef: {name: ml-platform-airflow-env}\n"
+                "- secretRef: {name: ml-platform-object-store}\n"
+            },
+        },
+        "airflow.extraEnvFrom does not load ml-platform-mlflow-auth",
+        id="airflow-without-mlflow-credentials",
+    ),
+    pytest.param(
+        {"mlflow": {"ingress": {"enabled": True}, "auth": {"credentialsSecret": ""}}},
+        "basic auth is on (auth.enabled, or auto with the Ingress enabled) but auth.credentialsSecret",
+        id="mlflow-auth-without-credentials",
+    ),
+    pytest.param(
+        {"airflow": {"jwtSecretName": ""}},
+        "airflow.fernetKeySecretName, .apiSecretKeySecretName and .jwtSecretName must all be set",
+        id="airflow-key-secret-unnamed",
+    ),
+    pytest.param(
+        {"nvidiaDevicePlugin": {"namespaceOverride": ""}},
+        "the device plugin's privileged pods (host paths, host PID) would share a namespace",
+        id="device-plugin-in-the-release-namespace",
+    ),
+    pytest.param(
+        {"namespaces": {"training": "ml-platform"}},
+        'is the release namespace "ml-platform", which this chart would create again',
+        id="training-in-the-release-namespace",
     ),
     pytest.param(
         {"namespaces": {"serving": "ml-training"}},

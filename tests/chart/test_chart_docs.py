@@ -26,6 +26,15 @@ def test_install_guide_covers_the_essentials():
         "GitDagBundle",
         "credentialsSecret",
         "Chart.lock",
+        "## Install on a real cluster",
+        "### Prerequisites",
+        "### Images",
+        "### Secrets",
+        "generatedSecrets.seed",
+        "--wait",
+        "### Upgrade",
+        "### A second release",
+        "### Troubleshooting",
     ):
         assert needle in text, needle
 

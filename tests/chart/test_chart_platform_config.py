@@ -22,7 +22,8 @@ EXPECTED_DEFAULT = {
     "model": {"name": "digits-classifier", "experiment": "ml-training-pipeline"},
     "images": {"trainer": "ghcr.io/ml-platform/trainer:0.1.0"},
     "imagePullSecrets": [],
-    "sharedVolume": {"claimName": "ml-shared-pvc", "mountPath": "/shared"},
+    "serviceAccountName": "ml-platform-pipeline",
+    "sharedVolume": None,  # sharedVolume.enabled is off by default
     "endpoints": {
         "mlflowTrackingUri": "http://ml-platform-mlflow.ml-platform.svc:5000",
         "s3EndpointUrl": "http://ml-platform-minio.ml-platform.svc:9000",
@@ -33,6 +34,7 @@ EXPECTED_DEFAULT = {
         "accessKeyKey": "AWS_ACCESS_KEY_ID",
         "secretKeyKey": "AWS_SECRET_ACCESS_KEY",
     },
+    "mlflowAuthSecret": None,  # basic auth is on with an Ingress (mlflow.auth.enabled auto)
     "gpuTaint": {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
     "profiles": {
         "a100": {
@@ -106,9 +108,13 @@ def test_external_s3_changes_endpoints_and_buckets_only(rendered_profiles):
         "s3Region": "eu-west-1",
     }
     assert config["buckets"]["xcom"] == "acme-ml-xcom"
-    assert config["objectStoreSecret"] == EXPECTED_DEFAULT["objectStoreSecret"]
-    assert {k: v for k, v in config.items() if k not in ("endpoints", "buckets")} == {
-        k: v for k, v in EXPECTED_DEFAULT.items() if k not in ("endpoints", "buckets")
+    assert config["objectStoreSecret"] == {
+        **EXPECTED_DEFAULT["objectStoreSecret"],
+        "name": "acme-object-store",  # objectStore.credentials.existingSecret
+    }
+    changed = ("endpoints", "buckets", "objectStoreSecret")
+    assert {k: v for k, v in config.items() if k not in changed} == {
+        k: v for k, v in EXPECTED_DEFAULT.items() if k not in changed
     }
 
 

@@ -82,10 +82,16 @@ def test_contract_keys_keep_their_shape():
         "datasets": "datasets", "processed": "processed", "mlflow": "mlflow", "xcom": "xcom", "logs": "logs",
     }  # fmt: skip
     assert values["model"] == {"name": "digits-classifier", "experiment": "ml-training-pipeline"}
-    assert values["images"] == {
-        "trainer": {"repository": "ghcr.io/ml-platform/trainer", "tag": "0.1.0"}
+    assert values["images"]["trainer"] == {
+        "repository": "ghcr.io/ml-platform/trainer",
+        "tag": "0.1.0",
     }
-    assert values["sharedVolume"] == {"claimName": "ml-shared-pvc", "mountPath": "/shared"}
+    shared = values["sharedVolume"]
+    assert (shared["claimName"], shared["mountPath"], shared["enabled"]) == (
+        "ml-shared-pvc",
+        "/shared",
+        False,
+    )
     assert values["gpuTaint"] == {
         "key": "nvidia.com/gpu",
         "value": "present",
@@ -185,6 +191,27 @@ BAD_VALUES = [
         {"mlflow": {"replicas": 2}},
         "additional properties 'replicas' not allowed",
         id="subchart-typo",
+    ),
+    pytest.param(
+        {"sharedVolume": {"enabled": True, "accessModes": ["ReadWriteOnce"]}},
+        "/sharedVolume/accessModes",  # parallel trials on several nodes need ReadWriteMany
+        id="shared-volume-without-read-write-many",
+    ),
+    pytest.param(
+        {"externalS3": {"auth": "iam"}}, "/externalS3/auth", id="unknown-object-store-auth"
+    ),
+    pytest.param(
+        {"mlflow": {"auth": {"enabled": "yes"}}}, "/auth/enabled", id="mlflow-auth-not-auto-or-bool"
+    ),
+    pytest.param(
+        {"namespacePodSecurity": {"training": "strict"}},
+        "/namespacePodSecurity/training",
+        id="unknown-pod-security-level",
+    ),
+    pytest.param(
+        {"fullnameOverride": "a-name-that-is-far-too-long-for-the-services-of-this"},
+        "/fullnameOverride",
+        id="fullname-override-too-long",
     ),
 ]
 

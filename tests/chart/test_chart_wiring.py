@@ -4,11 +4,19 @@ and every connection fact comes from one helper (object store, database, MLflow)
 from __future__ import annotations
 
 import base64
+import json
 from urllib.parse import unquote, urlsplit
 
 import jmespath
 import pytest
-from chart_render import by_kind_name, render_chart, render_notes
+from chart_render import (
+    by_kind_name,
+    ours,
+    platform_config,
+    pod_specs,
+    render_chart,
+    render_notes,
+)
 
 R = "ml-platform"
 MLFLOW = "charts/mlflow/templates/mlflow-deployment.yaml"
@@ -33,36 +41,105 @@ def test_object_store_credentials_are_the_same_everywhere(default_objects):
     values = {tuple(sorted(secret_data(s).items())) for s in secrets}
     assert len(values) == 1
     creds = dict(values.pop())
-    assert set(creds) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
-    assert len(creds["AWS_ACCESS_KEY_ID"]) == 20 and len(creds["AWS_SECRET_ACCESS_KEY"]) == 40
-    minio_root = secret_data(by_kind_name(default_objects, "Secret", "ml-platform-minio-root"))
-    assert minio_root == {
-        "rootUser": creds["AWS_ACCESS_KEY_ID"],
-        "rootPassword": creds["AWS_SECRET_ACCESS_KEY"],
-    }
+    # the platform's least-privilege MinIO user (minio.users), never MinIO's root
+    assert creds["AWS_ACCESS_KEY_ID"] == "ml-platform"
+    assert len(creds["AWS_SECRET_ACCESS_KEY"]) == 40
+    root = secret_data(by_kind_name(default_objects, "Secret", "ml-platform-minio-root"))
+    assert set(root) == {"rootUser", "rootPassword"} and len(root["rootPassword"]) == 40
+    assert root["rootUser"] != creds["AWS_ACCESS_KEY_ID"]
+    assert root["rootPassword"] != creds["AWS_SECRET_ACCESS_KEY"]
+
+
+def test_minio_creates_the_platform_user_with_a_policy_limited_to_the_buckets(default_objects):
+    config = by_kind_name(default_objects, "ConfigMap", f"{R}-minio")["data"]
+    # MinIO's user job reads the user's secret key from the platform's Secret
+    assert "echo ml-platform > $MINIO_ACCESSKEY_SECRETKEY_TMP" in config["add-user"]
+    assert f"cat /config/secrets/{R}-object-store/AWS_SECRET_ACCESS_KEY" in config["add-user"]
+    assert "createUser ml-platform-buckets" in config["add-user"]
+    policy = json.loads(config["policy_0.json"])
+    buckets = ["datasets", "logs", "mlflow", "processed", "xcom"]
+    resources = sorted(r for st in policy["Statement"] for r in st["Resource"])
+    assert resources == sorted(
+        [f"arn:aws:s3:::{b}" for b in buckets] + [f"arn:aws:s3:::{b}/*" for b in buckets]
+    )
+    actions = {a for st in policy["Statement"] for a in st["Action"]}
+    assert not [a for a in actions if a.startswith("admin:") or a == "s3:*"]
+    assert "s3:ListAllMyBuckets" not in actions
+    job = by_kind_name(default_objects, "Job", f"{R}-minio-post-job")
+    projected = jmespath.search(
+        "spec.template.spec.volumes[?name=='minio-configuration'].projected.sources[].secret.name",
+        job,
+    )
+    assert projected == ["ml-platform-minio-root", f"{R}-object-store"]
 
 
 def test_given_credentials_are_used_as_they_are():
     objects = render_chart(
-        {
-            "objectStore": {
-                "credentials": {"accessKeyId": "minioadmin", "secretAccessKey": "minio-secret-key"}
-            }
-        }
+        {"objectStore": {"credentials": {"secretAccessKey": "minio-secret-key"}}}
     )
     creds = secret_data(by_kind_name(objects, "Secret", f"{R}-object-store", "ml-training"))
-    assert creds == {"AWS_ACCESS_KEY_ID": "minioadmin", "AWS_SECRET_ACCESS_KEY": "minio-secret-key"}
+    assert creds == {
+        "AWS_ACCESS_KEY_ID": "ml-platform",
+        "AWS_SECRET_ACCESS_KEY": "minio-secret-key",
+    }
+    external = render_chart(
+        {
+            "minio": {"enabled": False},
+            "externalS3": {"enabled": True, "endpoint": "https://s3.example.com"},
+            "objectStore": {"credentials": {"accessKeyId": "AKIA1", "secretAccessKey": "s3cr3t"}},
+        }
+    )
+    creds = secret_data(by_kind_name(external, "Secret", f"{R}-object-store", "ml-serving"))
+    assert creds == {"AWS_ACCESS_KEY_ID": "AKIA1", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}
+
+
+def test_an_existing_object_store_secret_replaces_the_rendered_one(rendered_profiles):
+    objects = rendered_profiles["external-s3-db"]
+    assert not [
+        o for o in objects if o["kind"] == "Secret" and "object-store" in o["metadata"]["name"]
+    ]
+    assert platform_config(objects)["objectStoreSecret"]["name"] == "acme-object-store"
+    mlflow = by_kind_name(objects, "Deployment", f"{R}-mlflow")["spec"]["template"]["spec"]
+    env = env_of(mlflow["containers"][0])
+    assert env["AWS_ACCESS_KEY_ID"]["secretKeyRef"]["name"] == "acme-object-store"
+
+
+def test_workload_identity_renders_no_static_keys_anywhere(rendered_profiles):
+    objects = rendered_profiles["workload-identity"]
+    assert not [
+        o for o in objects if o["kind"] == "Secret" and "object-store" in o["metadata"]["name"]
+    ]
+    for obj in objects:
+        for spec in pod_specs(obj):
+            for c in spec["containers"]:
+                assert "AWS_SECRET_ACCESS_KEY" not in env_of(c), obj["metadata"]["name"]
+                assert "envFrom" not in c or "object-store" not in json.dumps(c["envFrom"])
+    config = platform_config(objects)
+    assert config["objectStoreSecret"] is None
+    assert config["serviceAccountName"] == f"{R}-pipeline"
+    for namespace in (R, "ml-training", "ml-serving"):
+        account = by_kind_name(objects, "ServiceAccount", f"{R}-pipeline", namespace)
+        assert account["metadata"]["annotations"] == {
+            "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/ml-platform-pipeline"
+        }
+    job = by_kind_name(objects, "Job", f"{R}-create-buckets")["spec"]["template"]["spec"]
+    assert job["serviceAccountName"] == f"{R}-pipeline"
 
 
 def test_bucket_job_creates_the_one_bucket_list(default_objects):
     job = by_kind_name(default_objects, "Job", f"{R}-create-buckets")
-    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    env = env_of(container)
-    assert env["BUCKETS"].split() == sorted(["datasets", "processed", "mlflow", "xcom", "logs"])
-    assert env["AWS_ENDPOINT_URL"] == "http://ml-platform-minio.ml-platform.svc:9000"
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
+    assert annotations["helm.sh/hook-weight"] == "5"  # after MinIO's user job (weight 0)
+    spec = job["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    assert container["image"] == "ghcr.io/ml-platform/platform-tools:0.1.0"
+    assert container["args"] == [
+        "ensure-buckets", "--wait-seconds=600", "datasets", "logs", "mlflow", "processed", "xcom",
+    ]  # fmt: skip
+    assert env_of(container)["AWS_ENDPOINT_URL"] == "http://ml-platform-minio.ml-platform.svc:9000"
     assert container["envFrom"] == [{"secretRef": {"name": f"{R}-object-store"}}]
-    assert container["image"] == "ghcr.io/ml-platform/trainer:0.1.0"
+    assert spec["serviceAccountName"] == f"{R}-pipeline"
 
 
 def test_external_s3_replaces_minio_in_every_consumer():
@@ -77,8 +154,7 @@ def test_external_s3_replaces_minio_in_every_consumer():
             "objectStore": {"credentials": {"accessKeyId": "a", "secretAccessKey": "b"}},
         }
     )
-    text = str(objects)
-    assert "minio" not in text.replace("ml-platform-minio-root", "")
+    assert not [o for o in objects if "minio" in o["metadata"]["name"]]
     airflow_env = by_kind_name(objects, "ConfigMap", f"{R}-airflow-env")["data"]
     mlflow_env = by_kind_name(objects, "ConfigMap", f"{R}-mlflow-env")["data"]
     assert (
@@ -104,6 +180,8 @@ def test_airflow_env_wires_connection_xcom_and_logs(default_objects):
         "AWS_ENDPOINT_URL": "http://ml-platform-minio.ml-platform.svc:9000",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AIRFLOW_CONN_AWS_DEFAULT": '{"conn_type":"aws","extra":{"endpoint_url":"http://ml-platform-minio.ml-platform.svc:9000","region_name":"us-east-1"}}',
+        # the KubernetesPodOperator's connection: in-cluster, XCom sidecar image from the values
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT": '{"conn_type":"kubernetes","extra":{"in_cluster":true,"xcom_sidecar_container_image":"docker.io/library/alpine:3.24.2"}}',
         "AIRFLOW__CORE__XCOM_BACKEND": "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend",
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": "s3://aws_default@xcom/xcom",
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD": "65536",
@@ -121,7 +199,15 @@ def test_bucket_names_come_from_the_one_list():
         "xcom": "team-xcom",
         "logs": "team-logs",
     }
-    objects = render_chart({"objectStore": {"buckets": buckets}})
+    arns = [f"arn:aws:s3:::{b}" for b in buckets.values()]
+    policy = {
+        "name": "ml-platform-buckets",
+        "statements": [
+            {"actions": ["s3:ListBucket"], "resources": arns},
+            {"actions": ["s3:GetObject"], "resources": [f"{a}/*" for a in arns]},
+        ],
+    }
+    objects = render_chart({"objectStore": {"buckets": buckets}, "minio": {"policies": [policy]}})
     env = by_kind_name(objects, "ConfigMap", f"{R}-airflow-env")["data"]
     assert env["AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH"] == "s3://aws_default@team-xcom/xcom"
     assert env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"] == "s3://team-logs/airflow"
@@ -131,6 +217,8 @@ def test_bucket_names_come_from_the_one_list():
         ]
         == "s3://team-mlflow"
     )
+    hook = by_kind_name(objects, "Job", f"{R}-create-buckets")
+    assert hook["spec"]["template"]["spec"]["containers"][0]["args"][2:] == sorted(buckets.values())
 
 
 def test_airflow_metadata_secret_points_at_the_database(default_objects):
@@ -266,6 +354,96 @@ def test_mlflow_sqlite_backend_uses_a_volume_and_recreate():
     assert not [o for o in objects if o["metadata"]["name"] == f"{R}-mlflow-backend-store"]
 
 
+def test_mlflow_migrates_its_schema_before_it_serves(default_objects):
+    """A new MLflow image may bring schema migrations: `mlflow db upgrade` runs first (a no-op
+    when the schema is current; it creates the tables on an empty database)."""
+    spec = by_kind_name(default_objects, "Deployment", f"{R}-mlflow")["spec"]["template"]["spec"]
+    (init,) = spec["initContainers"]
+    assert init["command"] == ["mlflow", "db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"]
+    assert init["image"] == spec["containers"][0]["image"]
+    assert (
+        env_of(init)["MLFLOW_BACKEND_STORE_URI"]["secretKeyRef"]["name"]
+        == f"{R}-mlflow-backend-store"
+    )
+    sqlite = render_chart({"mlflow": {"backendStore": {"type": "sqlite"}}})
+    spec = by_kind_name(sqlite, "Deployment", f"{R}-mlflow")["spec"]["template"]["spec"]
+    assert spec["initContainers"][0]["command"][-1] == "sqlite:////mlflow/db/mlflow.db"
+    assert {"name": "db", "mountPath": "/mlflow/db"} in spec["initContainers"][0]["volumeMounts"]
+
+
+def test_mlflow_without_ingress_needs_no_login(default_objects):
+    container = by_kind_name(default_objects, "Deployment", f"{R}-mlflow")["spec"]["template"][
+        "spec"
+    ]["containers"][0]
+    assert container["command"] == ["mlflow", "server"]
+    assert platform_config(default_objects)["mlflowAuthSecret"] is None
+
+
+def test_an_mlflow_ingress_turns_basic_auth_on_for_server_and_every_client(rendered_profiles):
+    objects = rendered_profiles["mlflow-ingress"]
+    container = by_kind_name(objects, "Deployment", f"{R}-mlflow")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert container["command"][:2] == ["sh", "-c"]
+    assert 'exec mlflow server --app-name basic-auth "$@"' in container["command"][2]
+    env = env_of(container)
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == {
+        "secretKeyRef": {"name": f"{R}-mlflow-auth", "key": "MLFLOW_TRACKING_PASSWORD"}
+    }
+    assert (
+        env["MLFLOW_FLASK_SERVER_SECRET_KEY"]["secretKeyRef"]["name"] == f"{R}-mlflow-flask-secret"
+    )
+    assert env["AUTH_DATABASE_URI"] == "$(MLFLOW_BACKEND_STORE_URI)"  # users in the same database
+    # the client credentials, the same in the three namespaces; MLflow wants 12+ characters
+    creds = {
+        ns: secret_data(by_kind_name(objects, "Secret", f"{R}-mlflow-auth", ns))
+        for ns in (R, "ml-training", "ml-serving")
+    }
+    assert len({json.dumps(c, sort_keys=True) for c in creds.values()}) == 1
+    assert creds[R]["MLFLOW_TRACKING_USERNAME"] == "admin"
+    assert len(creds[R]["MLFLOW_TRACKING_PASSWORD"]) >= 12
+    # every client logs in: the pipeline pods (platform.json), the model server, helm test
+    assert platform_config(objects)["mlflowAuthSecret"] == {
+        "name": f"{R}-mlflow-auth",
+        "usernameKey": "MLFLOW_TRACKING_USERNAME",
+        "passwordKey": "MLFLOW_TRACKING_PASSWORD",
+    }
+    server = by_kind_name(objects, "Deployment", f"{R}-model-server", "ml-serving")
+    assert server["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [
+        {"secretRef": {"name": f"{R}-mlflow-auth"}}
+    ]
+    test = by_kind_name(objects, "Pod", f"{R}-test-mlflow")
+    assert test["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": f"{R}-mlflow-auth"}}]
+
+
+def test_rds_tls_verifies_against_the_mounted_ca_bundle(rendered_profiles):
+    """The external-database example: verify-full with the CA bundle mounted where sslrootcert
+    points, in MLflow (and its db-upgrade) and in every Airflow container."""
+    objects = rendered_profiles["external-s3-db"]
+    spec = by_kind_name(objects, "Deployment", f"{R}-mlflow")["spec"]["template"]["spec"]
+    assert {"name": "database-ca", "configMap": {"name": "rds-ca-bundle"}} in spec["volumes"]
+    for container in (*spec["initContainers"], *spec["containers"]):
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert "/etc/ml-platform/database-ca" in mounts, container["name"]
+    # with database.createSecrets the chart writes sslrootcert into the URIs itself
+    objects = render_chart(
+        {
+            "database": {"createSecrets": True},
+            "externalDatabase": {
+                "username": "ml",
+                "password": "pw",
+                "sslRootCert": "/etc/ml-platform/database-ca/global-bundle.pem",
+            },
+        },
+        values_files=["external-s3-db-values.yaml"],  # the CA bundle mounts
+    )
+    uri = secret_data(by_kind_name(objects, "Secret", "ml-platform-airflow-metadata"))["connection"]
+    assert (
+        urlsplit(uri).query
+        == "sslmode=verify-full&sslrootcert=/etc/ml-platform/database-ca/global-bundle.pem"
+    )
+
+
 # ------------------------------------------------------------------ GPU
 def test_taint_reconciler_reads_the_platform_config(default_objects):
     deployment = by_kind_name(default_objects, "Deployment", f"{R}-taint-reconciler")
@@ -288,21 +466,43 @@ def test_gpu_quota_and_priority_class(default_objects):
 
 
 # ------------------------------------------------------------------ serving and training
-def test_model_server_serves_the_champion(default_objects):
+def test_model_server_follows_the_champion_and_is_ready_without_one(default_objects):
     deployment = by_kind_name(default_objects, "Deployment", f"{R}-model-server", "ml-serving")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    script = container["command"][-1]
-    assert "models:/${MODEL_NAME}@champion" in script
+    assert container["image"] == "ghcr.io/ml-platform/trainer:0.1.0"
+    assert container["command"] == ["trainer", "serve"]
+    assert container["args"] == [
+        "--model-name=digits-classifier",
+        "--port=8080",
+        "--poll-seconds=30",
+    ]
     env = env_of(container)
-    assert env["MODEL_NAME"] == "digits-classifier"
     assert env["MLFLOW_TRACKING_URI"] == "http://ml-platform-mlflow.ml-platform.svc:5000"
     assert "AWS_SECRET_ACCESS_KEY" not in env  # artifacts come through the MLflow proxy
+    # ready from the start: every probe is /health (200 with or without a champion), and the
+    # startup probe gives up after minutes, not after a day
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] <= 600
 
 
-def test_shared_volume_claim(default_objects):
-    pvc = by_kind_name(default_objects, "PersistentVolumeClaim", "ml-shared-pvc", "ml-training")
-    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+def test_shared_volume_is_off_by_default_and_read_write_many_when_on(default_objects):
+    assert not [o for o in default_objects if o["metadata"]["name"] == "ml-shared-pvc"]
+    assert platform_config(default_objects)["sharedVolume"] is None
+    objects = render_chart({"sharedVolume": {"enabled": True}})
+    pvc = by_kind_name(objects, "PersistentVolumeClaim", "ml-shared-pvc", "ml-training")
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert platform_config(objects)["sharedVolume"] == {
+        "claimName": "ml-shared-pvc",
+        "mountPath": "/shared",
+    }
+    assert not [
+        o
+        for o in objects
+        if o["kind"] == "PersistentVolumeClaim" and o["metadata"]["namespace"] == "ml-serving"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -351,10 +551,21 @@ def test_ingress_controller_can_be_admitted():
 def test_helm_tests_check_mlflow_buckets_and_airflow(default_objects):
     tests = {o["metadata"]["name"]: o for o in default_objects if o["kind"] == "Pod"}
     assert {t["metadata"]["annotations"]["helm.sh/hook"] for t in tests.values()} == {"test"}
-    airflow = env_of(tests[f"{R}-test-airflow"]["spec"]["containers"][0])
-    assert airflow["AIRFLOW_API"] == "http://ml-platform-api-server.ml-platform.svc:8080"
-    mlflow = env_of(tests[f"{R}-test-mlflow"]["spec"]["containers"][0])
-    assert mlflow["MLFLOW_TRACKING_URI"] == "http://ml-platform-mlflow.ml-platform.svc:5000"
+    args = {name: t["spec"]["containers"][0]["args"] for name, t in tests.items()}
+    assert args[f"{R}-test-airflow"] == [
+        "check-airflow", "--url=http://ml-platform-api-server.ml-platform.svc:8080",
+    ]  # fmt: skip
+    assert args[f"{R}-test-mlflow"] == [
+        "check-mlflow", "--tracking-uri=http://ml-platform-mlflow.ml-platform.svc:5000",
+    ]  # fmt: skip
+    assert args[f"{R}-test-buckets"] == [
+        "check-buckets",
+        "datasets",
+        "logs",
+        "mlflow",
+        "processed",
+        "xcom",
+    ]
 
 
 def test_notes_tell_how_to_reach_the_uis_and_trigger_the_dag():
@@ -375,11 +586,9 @@ def test_notes_for_external_services():
     assert "MinIO" not in notes and "dev-grade" not in notes
 
 
-def test_image_pull_secrets_reach_every_pod():
-    from chart_render import pod_specs
-
+def test_image_pull_secrets_reach_every_pod_of_this_chart():
     objects = render_chart({"imagePullSecrets": ["ghcr"], "mlflow": {"imagePullSecrets": ["ghcr"]}})
-    pods = [(o["metadata"]["name"], spec) for o in objects for spec in pod_specs(o)]
-    assert pods
+    pods = [(o["metadata"]["name"], spec) for o in ours(objects) for spec in pod_specs(o)]
+    assert len(pods) >= 8
     for name, spec in pods:
         assert spec.get("imagePullSecrets") == [{"name": "ghcr"}], name

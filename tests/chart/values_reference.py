@@ -67,8 +67,8 @@ def _rows(
 ):
     for key, sub in (schema.get("properties") or {}).items():
         here = [*path, key]
-        if here == ["global"]:
-            continue
+        if here == ["global"] and not sub.get("properties"):
+            continue  # Helm's own, nothing of ours in it
         default = _lookup(values, here)
         out.append(
             (".".join(here), _type(sub), _default(default), _text(sub.get("description", "")))

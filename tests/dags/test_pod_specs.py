@@ -69,7 +69,24 @@ def env_of(pod: k8s.V1Pod) -> dict[str, Any]:
     return out
 
 
-def assert_common(pod: k8s.V1Pod, *, command: str, namespace: str, read_only: bool) -> None:
+def assert_restricted(pod: k8s.V1Pod) -> None:
+    """The `restricted` Pod Security Standard, container by container (XCom sidecar included):
+    the training and serving namespaces enforce it (charts/ml-platform namespacePodSecurity)."""
+    pod_sc = pod.spec.security_context
+    assert pod_sc.seccomp_profile.type == "RuntimeDefault"
+    assert not (pod.spec.host_network or pod.spec.host_pid or pod.spec.host_ipc)
+    assert all(v.host_path is None for v in pod.spec.volumes)
+    for c in [*(pod.spec.init_containers or []), *pod.spec.containers]:
+        sc = c.security_context
+        assert sc is not None, c.name
+        assert sc.allow_privilege_escalation is False, c.name
+        assert sc.capabilities.drop == ["ALL"] and not sc.capabilities.add, c.name
+        assert not sc.privileged, c.name
+        assert sc.run_as_non_root if sc.run_as_non_root is not None else pod_sc.run_as_non_root
+        assert (sc.run_as_user if sc.run_as_user is not None else pod_sc.run_as_user) != 0
+
+
+def assert_common(pod: k8s.V1Pod, *, command: str, namespace: str) -> None:
     container = base(pod)
     assert pod.metadata.namespace == namespace
     assert container.image == "ghcr.io/ml-platform/trainer:0.1.0"
@@ -79,15 +96,13 @@ def assert_common(pod: k8s.V1Pod, *, command: str, namespace: str, read_only: bo
     assert pod.spec.security_context.seccomp_profile.type == "RuntimeDefault"
     assert container.security_context.allow_privilege_escalation is False
     assert container.security_context.capabilities.drop == ["ALL"]
-    # volumes: the shared PVC (read-only where the task only reads) + KPO's XCom emptyDir
-    volumes = {v.name: v for v in pod.spec.volumes}
-    assert set(volumes) == {"shared", "xcom"}
-    assert volumes["shared"].persistent_volume_claim.claim_name == "ml-shared-pvc"
-    assert volumes["shared"].persistent_volume_claim.read_only is read_only
+    assert pod.spec.service_account_name == "ml-platform-pipeline"
+    # volumes: only KPO's XCom emptyDir (the shared volume is off by default)
+    assert [v.name for v in pod.spec.volumes] == ["xcom"]
     mounts = {m.name: m for m in container.volume_mounts}
-    assert mounts["shared"].mount_path == "/shared"
-    assert bool(mounts["shared"].read_only) is read_only
+    assert set(mounts) == {"xcom"}
     assert mounts["xcom"].mount_path == "/airflow/xcom"
+    assert_restricted(pod)
     # env: the trainer contract; credentials only as secretKeyRefs (native V1 models)
     env = env_of(pod)
     assert env["MLFLOW_TRACKING_URI"] == "http://ml-platform-mlflow.ml-platform.svc:5000"
@@ -136,7 +151,7 @@ def assert_cpu_scheduling(pod: k8s.V1Pod) -> None:
 
 def test_validate_data_pod(training_dag) -> None:
     task, pod = build_pod(training_dag, "data_preparation.validate_data")
-    assert_common(pod, command="validate", namespace="ml-training", read_only=True)
+    assert_common(pod, command="validate", namespace="ml-training")
     assert_cpu_scheduling(pod)
     assert base(pod).args == [
         "--input", f"s3://datasets/daily/{DS}/features.parquet", "--min-rows", "500",
@@ -146,9 +161,9 @@ def test_validate_data_pod(training_dag) -> None:
     assert task.retries == 1
 
 
-def test_preprocess_data_pod_writes_the_shared_volume(training_dag) -> None:
+def test_preprocess_data_pod(training_dag) -> None:
     _, pod = build_pod(training_dag, "data_preparation.preprocess_data")
-    assert_common(pod, command="preprocess", namespace="ml-training", read_only=False)
+    assert_common(pod, command="preprocess", namespace="ml-training")
     assert_cpu_scheduling(pod)
     assert base(pod).args == [
         "--input", f"s3://datasets/daily/{DS}/features.parquet",
@@ -174,7 +189,7 @@ def test_train_with_hp_pod_on_a_gpu_pool(
     training_dag, profile, cpu, memory, gpu_type, products
 ) -> None:
     task, pod = build_pod(training_dag, "hyperparameter_tuning.train_with_hp", gpu_profile=profile)
-    assert_common(pod, command="train", namespace="ml-training", read_only=True)
+    assert_common(pod, command="train", namespace="ml-training")
     container = base(pod)
     assert container.args == TRAIN_ARGS  # mapped arguments arrive as given (not templated)
     amounts = {"cpu": cpu, "memory": memory, "nvidia.com/gpu": "1"}
@@ -238,7 +253,7 @@ def test_params_reject_bad_values_by_json_schema(training_dag, name, bad) -> Non
 
 def test_evaluate_model_pod(training_dag) -> None:
     task, pod = build_pod(training_dag, "evaluate_model")
-    assert_common(pod, command="evaluate", namespace="ml-training", read_only=True)
+    assert_common(pod, command="evaluate", namespace="ml-training")
     assert_cpu_scheduling(pod)
     args = base(pod).args
     assert args[args.index("--run-id") + 1] == "run-abc123"  # from select_best_model's XCom
@@ -251,7 +266,7 @@ def test_evaluate_model_pod(training_dag) -> None:
 
 def test_deploy_model_pod_runs_in_the_serving_namespace(training_dag) -> None:
     _, pod = build_pod(training_dag, "deploy_model")
-    assert_common(pod, command="deploy", namespace="ml-serving", read_only=True)
+    assert_common(pod, command="deploy", namespace="ml-serving")
     assert_cpu_scheduling(pod)
     assert base(pod).args == [
         "--run-id", "run-abc123",
@@ -264,7 +279,7 @@ def test_deploy_model_pod_runs_in_the_serving_namespace(training_dag) -> None:
 def test_generate_features_pod(parse_dags) -> None:
     dag = parse_dags("kubernetes").dags["data_preprocessing_pipeline"]
     _, pod = build_pod(dag, "generate_features", drift=0.25)
-    assert_common(pod, command="generate-data", namespace="ml-training", read_only=True)
+    assert_common(pod, command="generate-data", namespace="ml-training")
     assert_cpu_scheduling(pod)
     assert base(pod).args == [
         "--date", DS,
@@ -291,6 +306,92 @@ def test_platform_config_file_drives_names_and_pull_secrets(parse_dags, tmp_path
     assert pod.metadata.namespace == "team-a-training"
     expr = pod.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
     assert expr.node_selector_terms[0].match_expressions[0].values == ["a100"]
+
+
+def config_file(tmp_path: Path, **changes: Any) -> str:
+    """platform_defaults.json with some top-level keys replaced, as a file for ML_PLATFORM_CONFIG."""
+    data = json.loads((DAGS / "ml_pipeline" / "platform_defaults.json").read_text())
+    data.update(changes)
+    path = tmp_path / "platform.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+SHARED_VOLUME = {"claimName": "ml-shared-pvc", "mountPath": "/shared"}
+
+
+@pytest.mark.parametrize(
+    ("task_id", "read_only"),
+    [
+        ("data_preparation.validate_data", True),
+        ("data_preparation.preprocess_data", False),  # the one task that writes it
+        ("hyperparameter_tuning.train_with_hp", True),
+        ("evaluate_model", True),
+    ],
+)
+def test_enabled_shared_volume_is_mounted_by_the_training_namespace_tasks(
+    parse_dags, tmp_path, task_id, read_only
+) -> None:
+    config = config_file(tmp_path, sharedVolume=SHARED_VOLUME)
+    dag = parse_dags("kubernetes", ML_PLATFORM_CONFIG=config).dags["ml_full_training_pipeline"]
+    _, pod = build_pod(dag, task_id)
+    assert pod.metadata.namespace == "ml-training"
+    volumes = {v.name: v for v in pod.spec.volumes}
+    assert set(volumes) == {"shared", "xcom"}
+    assert volumes["shared"].persistent_volume_claim.claim_name == "ml-shared-pvc"
+    assert volumes["shared"].persistent_volume_claim.read_only is read_only
+    mount = {m.name: m for m in base(pod).volume_mounts}["shared"]
+    assert (mount.mount_path, bool(mount.read_only)) == ("/shared", read_only)
+    # the trainer's read-through object cache lives on it; the trainer's group may write it
+    assert env_of(pod)["ML_TRAINER_CACHE_DIR"] == "/shared/cache"
+    assert pod.spec.security_context.fs_group == 1000
+    assert_restricted(pod)
+
+
+def test_deploy_model_never_mounts_the_shared_volume(parse_dags, tmp_path) -> None:
+    """The claim exists in the training namespace only: a mount would keep the pod Pending."""
+    config = config_file(tmp_path, sharedVolume=SHARED_VOLUME)
+    dag = parse_dags("kubernetes", ML_PLATFORM_CONFIG=config).dags["ml_full_training_pipeline"]
+    _, pod = build_pod(dag, "deploy_model")
+    assert pod.metadata.namespace == "ml-serving"
+    assert [v.name for v in pod.spec.volumes] == ["xcom"]
+    assert "ML_TRAINER_CACHE_DIR" not in env_of(pod)
+
+
+def test_workload_identity_pods_carry_no_static_keys(parse_dags, tmp_path) -> None:
+    """externalS3.auth=workloadIdentity: no Secret refs; the ServiceAccount brings the identity."""
+    config = config_file(tmp_path, objectStoreSecret=None, serviceAccountName="team-a-pipeline")
+    dag = parse_dags("kubernetes", ML_PLATFORM_CONFIG=config).dags["ml_full_training_pipeline"]
+    for task_id in ("data_preparation.preprocess_data", "deploy_model"):
+        _, pod = build_pod(dag, task_id)
+        env = env_of(pod)
+        assert "AWS_ACCESS_KEY_ID" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+        assert not [v for v in base(pod).env if v.value_from is not None]
+        assert env["AWS_ENDPOINT_URL"] == "http://ml-platform-minio.ml-platform.svc:9000"
+        assert pod.spec.service_account_name == "team-a-pipeline"
+
+
+def test_mlflow_basic_auth_credentials_come_from_their_secret(parse_dags, tmp_path) -> None:
+    secret = {
+        "name": "ml-platform-mlflow-auth",
+        "usernameKey": "MLFLOW_TRACKING_USERNAME",
+        "passwordKey": "MLFLOW_TRACKING_PASSWORD",
+    }
+    config = config_file(tmp_path, mlflowAuthSecret=secret)
+    dag = parse_dags("kubernetes", ML_PLATFORM_CONFIG=config).dags["ml_full_training_pipeline"]
+    _, pod = build_pod(dag, "deploy_model")
+    env = env_of(pod)
+    assert env["MLFLOW_TRACKING_USERNAME"] == (
+        "secret",
+        "ml-platform-mlflow-auth",
+        "MLFLOW_TRACKING_USERNAME",
+    )
+    assert env["MLFLOW_TRACKING_PASSWORD"] == (
+        "secret",
+        "ml-platform-mlflow-auth",
+        "MLFLOW_TRACKING_PASSWORD",
+    )
+    assert env["AWS_ACCESS_KEY_ID"][0] == "secret"  # the object-store keys stay
 
 
 def test_xcom_sidecar_honours_the_connection_extras(training_dag, monkeypatch) -> None:

@@ -161,11 +161,7 @@ def test_chart_values_agree_with_the_packaged_defaults() -> None:
     cfg = read_platform_config(DAGS / "ml_pipeline" / "platform_defaults.json")
     assert values["namespaces"] == cfg.namespaces
     assert values["objectStore"]["buckets"] == cfg.buckets
-    shared = values["sharedVolume"]
-    assert (shared["claimName"], shared["mountPath"]) == (
-        cfg.shared_claim_name,
-        cfg.shared_mount_path,
-    )
+    assert values["sharedVolume"]["enabled"] is False and cfg.shared_volume is None
     image = values["images"]["trainer"]
     assert f"{image['repository']}:{image['tag']}" == cfg.trainer_image
     enabled = {name for name, pool in values["gpuPools"].items() if pool.get("enabled", True)}

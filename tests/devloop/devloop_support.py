@@ -23,20 +23,24 @@ from typing import Any
 
 import pytest
 import yaml
+from helm_chart import shared_folder
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
+SHARED = shared_folder() or REPO.parent / "shared"
 SKAFFOLD_SCHEMA = SHARED / "schemas" / "skaffold" / "v4beta14.json"
 AIRFLOW_CHART_SCHEMA = SHARED / "schemas" / "airflow-chart" / "values.schema.json"
 CHART_DIR = REPO / "charts" / "ml-platform"
 DOCKERFILES = {
     "trainer": REPO / "images" / "trainer" / "Dockerfile",
     "airflow": REPO / "images" / "airflow" / "Dockerfile",
+    "platform-tools": REPO / "images" / "platform-tools" / "Dockerfile",
 }
 WORKSPACE_FILES = (
     "pyproject.toml",
     "uv.lock",
     "images/trainer/pyproject.toml",
+    "images/taint-reconciler/pyproject.toml",
+    "images/platform-tools/pyproject.toml",
     "scripts/devstack/pyproject.toml",
 )
 

@@ -114,7 +114,10 @@ def test_airflow_base_is_the_pinned_airflow_on_the_locked_python(lock_pins):
     assert pyproject["requires-python"] == f"=={m.group(2)}.*"
 
 
-@pytest.mark.parametrize(("name", "targets"), [("trainer", ("cpu", "cuda")), ("airflow", (None,))])
+@pytest.mark.parametrize(
+    ("name", "targets"),
+    [("trainer", ("cpu", "cuda")), ("airflow", (None,)), ("platform-tools", (None,))],
+)
 def test_final_stages_run_as_a_numeric_non_root_user(name, targets):
     stage_list = stages(DOCKERFILES[name])
     for target in targets:
@@ -237,15 +240,37 @@ def test_airflow_image_installs_providers_and_clients_but_no_trainer_stack(
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     for spec in pyproject:
         name = normalize(re.split(r"[\[=<>~! ]", spec, maxsplit=1)[0])
-        if name in {"ml-trainer", "devstack", "taint-reconciler"}:
+        if name in {"ml-trainer", "devstack", "taint-reconciler", "platform-tools"}:
             continue
         assert name in pins, f"root dependency {name} is not installed in the Airflow image"
     assert "boto3" in pins
-    for heavy in ("torch", "triton", "ml-trainer", "devstack"):
+    for heavy in ("torch", "triton", "ml-trainer", "devstack", "platform-tools"):
         assert heavy not in pins, f"{heavy} must not be in the Airflow image"
     assert not any(n.startswith("nvidia-") for n in pins)
     for name, version in pins.items():
         assert lock_pins[name] == version
+
+
+@pytest.fixture(scope="module")
+def platform_tools_requirements(tmp_path_factory) -> str:
+    commands = dockerfile_uv_exports(DOCKERFILES["platform-tools"])
+    assert len(commands) == 1, "the platform-tools Dockerfile should run exactly one `uv export`"
+    return run_uv_export(commands[0], tmp_path_factory.mktemp("platform-tools"))
+
+
+def test_platform_tools_image_is_boto3_and_nothing_heavy(platform_tools_requirements, lock_pins):
+    """The hook and helm test image: the locked boto3 closure, no torch, no Airflow, no MLflow."""
+    pins = requirement_pins(platform_tools_requirements)
+    assert pins["boto3"] == lock_pins["boto3"]
+    for heavy in ("torch", "apache-airflow", "mlflow", "mlflow-skinny", "pandas", "numpy"):
+        assert heavy not in pins, f"{heavy} must not be in the platform-tools image"
+    assert len(pins) < 12, f"platform-tools installs {sorted(pins)}"
+    for name, version in pins.items():
+        assert lock_pins[name] == version
+    text = DOCKERFILES["platform-tools"].read_text()
+    assert 'ENTRYPOINT ["platform-tools"]' in text  # the chart passes only args
+    pyproject = tomllib.loads((REPO / "images" / "platform-tools" / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["platform-tools"] == "platform_tools.cli:main"
 
 
 def test_airflow_version_guard_matches_the_export_format(airflow_requirements):

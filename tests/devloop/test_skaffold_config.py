@@ -143,6 +143,12 @@ def test_images_reach_the_chart_only_through_set_value_templates(skaffold_config
         )
 
 
+def test_deploy_waits_until_the_chart_is_ready(skaffold_config):
+    """Every pod of the chart becomes ready on a fresh cluster (the model server before any
+    champion exists), so skaffold's status check gates the deploy instead of being off."""
+    assert skaffold_config["deploy"]["statusCheck"] is True
+
+
 def test_release_deploys_the_umbrella_chart(skaffold_config):
     release = skaffold_config["deploy"]["helm"]["releases"][0]
     assert release["name"] == RELEASE

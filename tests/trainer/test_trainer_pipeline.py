@@ -358,6 +358,117 @@ def test_rollback_moves_the_champion_back_to_previous(
     assert _aliases(stack, name) == {"champion": "1"}
 
 
+# ---------------------------------------------------------------------------- serving
+def _http(url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    """(status, JSON body) of a GET, or of a POST when `body` is given; errors are statuses."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _wait_for(
+    what: str, probe, server: subprocess.Popen, log: Path, deadline_s: float = 180.0
+) -> Any:
+    """Poll `probe()` until it returns something truthy; fail with the server's log otherwise."""
+    import time
+
+    end = time.monotonic() + deadline_s
+    last: Any = None
+    while time.monotonic() < end:
+        if server.poll() is not None:
+            pytest.fail(
+                f"trainer serve exited ({server.returncode}) while waiting for {what}:\n"
+                + log.read_text()[-3000:]
+            )
+        try:
+            last = probe()
+        except OSError as exc:  # not listening yet
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.5)
+    pytest.fail(f"no {what} within {deadline_s:.0f} s (last: {last!r}):\n{log.read_text()[-3000:]}")
+
+
+def test_the_model_server_follows_deploy_and_rollback_without_a_restart(
+    stack: Stack,
+    stack_env: dict[str, str],
+    day: Day,
+    good_run: dict[str, Any],
+    weak_run: dict[str, Any],
+    trainer,
+    tmp_path: Path,
+) -> None:
+    """`trainer serve` as the chart runs it: ready before any champion (503 'no champion
+    yet'), then the version each deploy or rollback promotes, in the same process."""
+    name, port = _model_name(), closed_port()
+    url = f"http://127.0.0.1:{port}"
+    rows = {"inputs": [[0.0] * 64, [8.0] * 64, [16.0] * 64]}
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "ml_trainer", "serve", "--model-name", name,
+             "--host", "127.0.0.1", "--port", str(port), "--poll-seconds", "1"],
+            env={**subprocess_env(), **trainer_env_of(stack), "HOME": str(tmp_path)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+
+        def serving(version: str | None):
+            def probe():
+                status, body = _http(f"{url}/version")
+                return status == 200 and body["version"] == version and body
+
+            return probe
+
+        assert _wait_for("/health", lambda: _http(f"{url}/health")[0] == 200, server, log_path)
+
+        def looked_up() -> bool:
+            return _http(f"{url}/version")[1]["last_checked"] is not None
+
+        _wait_for("the first alias lookup", looked_up, server, log_path)
+        status, body = _http(f"{url}/invocations", rows)
+        assert status == 503 and body["error"] == "no champion yet: run the training pipeline"
+        assert _http(f"{url}/health")[0] == 200  # ready all along: helm --wait is not blocked
+
+        assert _deploy(trainer, good_run, name, day).code == 0  # champion = 1
+        _wait_for("version 1", serving("1"), server, log_path)
+        status, body = _http(f"{url}/invocations", rows)
+        assert status == 200 and body["model_version"] == "1"
+        assert len(body["predictions"]) == 3 and all(0 <= p <= 9 for p in body["predictions"])
+        assert [len(row) for row in body["logits"]] == [10, 10, 10]
+
+        assert _deploy(trainer, weak_run, name, day).code == 0  # champion = 2, previous = 1
+        _wait_for("version 2", serving("2"), server, log_path)
+        assert _http(f"{url}/invocations", rows)[1]["model_version"] == "2"
+
+        assert trainer("rollback", "--model-name", name).code == 0  # champion = 1 again
+        _wait_for("version 1 after the rollback", serving("1"), server, log_path)
+        assert _http(f"{url}/invocations", rows)[1]["model_version"] == "1"
+
+        bad = _http(f"{url}/invocations", {"inputs": [[1.0, 2.0]]})
+        assert bad[0] == 400 and "64 pixel values" in bad[1]["error"]
+        assert server.poll() is None  # one process throughout: no restart
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    assert "now serving" in log_path.read_text()
+
+
 def test_mlflow_down_during_evaluate_fails_and_leaves_the_aliases_alone(
     stack: Stack,
     stack_env: dict[str, str],

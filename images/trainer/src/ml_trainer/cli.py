@@ -197,11 +197,17 @@ def _rollback(args: argparse.Namespace) -> dict[str, Any]:
     return registry.rollback(args.model_name, reason=args.reason, deployed_by=args.deployed_by)
 
 
+def _serve(args: argparse.Namespace) -> None:
+    from ml_trainer import serve
+
+    serve.serve(args.model_name, args.host, args.port, args.poll_seconds)
+
+
 # ---------------------------------------------------------------------------- parser
 def _command(
     subparsers: argparse._SubParsersAction,
     name: str,
-    handler: Callable[[argparse.Namespace], dict[str, Any]],
+    handler: Callable[[argparse.Namespace], dict[str, Any] | None],
     description: str,
     xcom_keys: str,
 ) -> argparse.ArgumentParser:
@@ -379,6 +385,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-name", required=True, help="registered model name")
     p.add_argument("--reason", default="", help="why (recorded on both versions)")
     p.add_argument("--deployed-by", help="who (default $DEPLOYED_BY or user@host)")
+
+    p = _command(
+        subparsers,
+        "serve",
+        _serve,
+        "Serve models:/<name>@champion over HTTP and follow the alias: a version that `deploy` or\n"
+        "`rollback` promotes is loaded in the background and swapped in (no restart).\n"
+        'GET /health, GET /version, POST /invocations {"inputs": [[64 pixels], ...]};\n'
+        "503 'no champion yet' until the pipeline has promoted a model. Runs until SIGTERM.",
+        "none (a server, not a pipeline step)",
+    )
+    p.add_argument("--model-name", required=True, help="registered model name")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=positive_int, default=8080, help="port (default %(default)s)")
+    p.add_argument(
+        "--poll-seconds",
+        type=positive_float,
+        default=30.0,
+        help="seconds between two looks at the alias (default %(default)s)",
+    )
     return parser
 
 
@@ -472,7 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     try:
         result = args.handler(args)
-        write_xcom(result)
+        if result is not None:  # `serve` runs until stopped and returns nothing
+            write_xcom(result)
     except TrainerError as exc:
         sys.stderr.write(f"trainer {args.command}: {exc.problem} Fix: {exc.fix}\n")
         return 1

@@ -2,7 +2,8 @@
 
 Every failure is turned into a `TrainerError` that names the URI or the endpoint, so a
 pod log says "s3://datasets/daily/2026-01-01/features.parquet does not exist at
-http://minio:9000" rather than a botocore traceback.
+http://minio:9000" rather than a botocore traceback. With `ML_TRAINER_CACHE_DIR` set, reads
+go through a cache on that folder and writes fill it (`ml_trainer.object_cache`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ml_trainer.errors import TrainerError
+from ml_trainer.object_cache import ObjectCache, cache_from_environment
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +85,9 @@ def parse_parquet(uri: S3Uri, data: bytes) -> pd.DataFrame:
 class ObjectStore:
     """Small typed facade over a boto3 S3 client."""
 
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(self, client: Any | None = None, cache: ObjectCache | None = None) -> None:
         self._client = client
+        self.cache = cache if cache is not None else cache_from_environment()
 
     @property
     def client(self) -> Any:
@@ -162,6 +165,8 @@ class ObjectStore:
     # ------------------------------------------------------------------ bytes
     def read_bytes(self, uri: S3Uri, missing_fix: str = "check the URI.") -> bytes:
         try:
+            if self.cache is not None:
+                return self.cache.read(self.client, uri.bucket, uri.key)
             response = self.client.get_object(Bucket=uri.bucket, Key=uri.key)
             return response["Body"].read()
         except Exception as exc:
@@ -171,11 +176,13 @@ class ObjectStore:
         self, uri: S3Uri, data: bytes, content_type: str = "application/octet-stream"
     ) -> None:
         try:
-            self.client.put_object(
+            response = self.client.put_object(
                 Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type
             )
         except Exception as exc:
             raise self._translate(exc, uri, "write", "create the bucket or fix the URI.") from exc
+        if self.cache is not None:
+            self.cache.store(str(uri), response["ETag"], data)
         # tests/dags/fault_wrapper.py waits for this line with ".../last.pt" to kill a trainer
         log.info("wrote %s (%d bytes)", uri, len(data))
 

@@ -20,6 +20,24 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: ml-platform
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* "true" when basic auth is on: auth.enabled true, or auto with the Ingress enabled. */}}
+{{- define "mlflow.authEnabled" -}}
+{{- if or (eq (toString .Values.auth.enabled) "true") (and (eq (toString .Values.auth.enabled) "auto") .Values.ingress.enabled) -}}true{{- end -}}
+{{- end -}}
+
+{{/* repository:tag, global.imageRegistry replacing the repository's registry host. */}}
+{{- define "mlflow.image" -}}
+{{- $parts := splitList "/" .Values.image.repository -}}
+{{- with ((.Values.global).imageRegistry) -}}
+{{- if and (gt (len $parts) 1) (or (contains "." (first $parts)) (contains ":" (first $parts)) (eq (first $parts) "localhost")) -}}{{- $parts = rest $parts -}}{{- end -}}
+{{- $parts = prepend $parts (trimSuffix "/" .) -}}
+{{- end -}}
+{{- printf "%s:%s" (join "/" $parts) (toString .Values.image.tag) -}}
 {{- end -}}
 
 {{- define "mlflow.serviceAccountName" -}}
@@ -60,5 +78,31 @@ imagePullSecrets:
 {{- range .Values.imagePullSecrets }}
   - name: {{ if kindIs "string" . }}{{ . }}{{ else }}{{ .name }}{{ end }}
 {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The backend-store URI in the environment (postgresql), and HOME for an arbitrary UID. */}}
+{{- define "mlflow.storeEnv" -}}
+# The image has no home for an arbitrary UID; caches and temp files go to /tmp.
+- name: HOME
+  value: /tmp
+{{- if eq .Values.backendStore.type "postgresql" }}
+- name: MLFLOW_BACKEND_STORE_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ tpl .Values.backendStore.postgresql.uriSecret.name . }}
+      key: {{ .Values.backendStore.postgresql.uriSecret.key }}
+{{- end }}
+{{- end -}}
+
+{{- define "mlflow.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if eq .Values.backendStore.type "sqlite" }}
+- name: db
+  mountPath: /mlflow/db
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
 {{- end }}
 {{- end -}}
