@@ -34,6 +34,29 @@ REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "ml-platform"
 CACHE_ENV = "ML_PLATFORM_CHART_CACHE"
 
+# The values profiles of charts/ml-platform/ci (render tests and cluster installs):
+# profile name -> values files under charts/ml-platform/ci/.
+PROFILES: dict[str, tuple[str, ...]] = {
+    "default": (),
+    "external-s3-db": ("external-s3-db-values.yaml",),
+    "workload-identity": ("workload-identity-values.yaml",),
+    "h100-only": ("h100-only-values.yaml",),
+    "no-device-plugin": ("no-device-plugin-values.yaml",),
+    "git-dag-bundle": ("git-dag-bundle-values.yaml",),
+    "mlflow-ingress": ("mlflow-ingress-values.yaml",),
+    "second-release": ("second-release-values.yaml",),
+}
+
+RELEASE = "ml-platform"
+NAMESPACE = "ml-platform"
+# (release, namespace) a profile is installed as; the others use RELEASE in NAMESPACE.
+PROFILE_RELEASES: dict[str, tuple[str, str]] = {"second-release": ("platform", "mlp")}
+
+
+def profile_release(profile: str) -> tuple[str, str]:
+    return PROFILE_RELEASES.get(profile, (RELEASE, NAMESPACE))
+
+
 # Dependencies that no machine of this project can download, with what is done instead.
 NOT_OBTAINABLE_OFFLINE = {
     "airflow": (

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from helm_chart import CHART, REPO, PreparedChart, prepare_chart, shared_folder
+from helm_chart import CHART, NAMESPACE, RELEASE, REPO, PreparedChart, prepare_chart, shared_folder
 
 CI_VALUES = CHART / "ci"
 HELM = Path(os.environ.get("HELM", REPO / ".tools" / "bin" / "helm"))
@@ -32,28 +32,6 @@ AIRFLOW_SCHEMA = Path(
     or shared_folder("schemas", "airflow-chart", "values.schema.json")
     or "shared/schemas/airflow-chart/values.schema.json (not found)"
 )
-
-# Profile name -> values files under charts/ml-platform/ci/.
-PROFILES: dict[str, tuple[str, ...]] = {
-    "default": (),
-    "external-s3-db": ("external-s3-db-values.yaml",),
-    "workload-identity": ("workload-identity-values.yaml",),
-    "h100-only": ("h100-only-values.yaml",),
-    "no-device-plugin": ("no-device-plugin-values.yaml",),
-    "git-dag-bundle": ("git-dag-bundle-values.yaml",),
-    "mlflow-ingress": ("mlflow-ingress-values.yaml",),
-    "second-release": ("second-release-values.yaml",),
-}
-
-RELEASE = "ml-platform"
-NAMESPACE = "ml-platform"
-# (release, namespace) a profile is installed as; the others use RELEASE in NAMESPACE.
-PROFILE_RELEASES: dict[str, tuple[str, str]] = {"second-release": ("platform", "mlp")}
-
-
-def profile_release(profile: str) -> tuple[str, str]:
-    return PROFILE_RELEASES.get(profile, (RELEASE, NAMESPACE))
-
 
 # `helm template` has no cluster, so generated credentials come from generatedSecrets.seed
 # (values.yaml): every render of the tests passes this one unless a test says otherwise.

@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from chart_render import (
-    HELM,
-    PROFILES,
-    helm_available,
-    prepared_chart,
-    profile_release,
-    render_chart,
-)
-from helm_chart import MissingChartPackage
+from chart_render import HELM, helm_available, prepared_chart, render_chart
+from helm_chart import PROFILES, MissingChartPackage, profile_release
 
 
 def pytest_report_header(config):

@@ -13,13 +13,8 @@ import json
 
 import jsonschema
 import pytest
-from chart_render import (
-    AIRFLOW_SCHEMA,
-    AIRFLOW_SCHEMA_ENV,
-    PROFILES,
-    computed_values,
-    profile_release,
-)
+from chart_render import AIRFLOW_SCHEMA, AIRFLOW_SCHEMA_ENV, computed_values
+from helm_chart import PROFILES, profile_release
 
 
 @pytest.fixture(scope="module")

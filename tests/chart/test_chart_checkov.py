@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chart_render import PROFILES, REPO
+from chart_render import REPO
+from helm_chart import PROFILES
 
 CHECKOV = Path(os.environ.get("CHECKOV", REPO / ".tools" / "checkov" / "bin" / "checkov"))
 SKIPS_FILE = Path(__file__).with_name("checkov_skips.yaml")

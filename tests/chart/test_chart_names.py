@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from chart_render import PROFILES, pod_specs, render_chart, render_error
+from chart_render import pod_specs, render_chart, render_error
+from helm_chart import PROFILES
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -9,17 +9,8 @@ import sys
 import kubernetes_validate
 import pytest
 import yaml
-from chart_render import (
-    CHART,
-    HELM,
-    PROFILES,
-    chart_copy,
-    helm,
-    ours,
-    prepared_chart,
-    profile_release,
-    render_chart,
-)
+from chart_render import CHART, HELM, chart_copy, helm, ours, prepared_chart, render_chart
+from helm_chart import PROFILES, profile_release
 
 R = "ml-platform"  # release and release namespace
 T, S = "ml-training", "ml-serving"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from chart_render import PROFILES, profile_release, render_chart, render_error
+from chart_render import render_chart, render_error
+from helm_chart import PROFILES, profile_release
 
 R = "ml-platform"
 

@@ -5,14 +5,8 @@ least-privilege RBAC."""
 from __future__ import annotations
 
 import pytest
-from chart_render import (
-    PROFILES,
-    by_kind_name,
-    is_ours,
-    pod_specs,
-    profile_release,
-    render_chart,
-)
+from chart_render import by_kind_name, is_ours, pod_specs, render_chart
+from helm_chart import PROFILES, profile_release
 from pod_security import containers, violations
 
 R = "ml-platform"
