@@ -71,10 +71,24 @@ lint: setup ## ruff, ruff format --check, ruff AIR rules, yamllint, hadolint
 	$(VENV)/bin/yamllint --strict .
 	@dockerfiles=$$(git ls-files '*Dockerfile*' | grep -v '\.dockerignore$$'); if [ -n "$$dockerfiles" ]; then $(VENV)/bin/hadolint $$dockerfiles; fi
 
+# PYTEST_ARGS go to pytest, e.g. `make test PYTEST_ARGS="tests/chart -x -k secrets"`.
 .PHONY: test
 test: setup cluster-tools ## run every test (starts and stops its own servers and control plane)
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-fast
+test-fast: setup ## the daily loop: unit, render and pod-spec tests (no servers, no control plane)
+	$(PY) -m pytest -m "not stack and not slow and not cluster" $(PYTEST_ARGS)
+
+.PHONY: fmt
+fmt: venv ## ruff --fix and ruff format, in place
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+.PHONY: hooks
+hooks: venv ## install the git pre-commit hook (.pre-commit-config.yaml: ruff, ruff format, yamllint)
+	$(VENV)/bin/pre-commit install
 
 .PHONY: bench
 bench: setup ## run the benchmarks, write bench/results/*.json and print a table

@@ -23,6 +23,10 @@ CHECKOV = Path(os.environ.get("CHECKOV", REPO / ".tools" / "checkov" / "bin" / "
 SKIPS_FILE = Path(__file__).with_name("checkov_skips.yaml")
 
 
+# checkov scans every profile (~15 s): part of `make test`, not of `make test-fast`.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def checkov_report(rendered_profiles, tmp_path_factory):
     if not CHECKOV.is_file():

@@ -70,3 +70,10 @@ def platform(cluster: Cluster, core, prepared_chart):
         }
     )
     return helm_install(cluster.kubeconfig, prepared_chart.path, RELEASE, NAMESPACE)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test here needs the harness: mark it `cluster` (`-m "not cluster"` skips them)."""
+    for item in items:
+        if "/tests/cluster/" in str(item.path):
+            item.add_marker(pytest.mark.cluster)
