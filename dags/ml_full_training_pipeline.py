@@ -190,11 +190,11 @@ def ml_full_training_pipeline():
             except NotEnoughTrials as exc:
                 raise AirflowFailException(str(exc)) from None  # no retry: results won't change
             log.info(
-                "best of %d/%d trials: %s accuracy=%.4f run=%s",
+                "best of %d/%d trials: %s validation accuracy=%.4f run=%s",
                 best.trials_succeeded,
                 best.trials_planned,
                 best.trial_id,
-                best.accuracy,
+                best.val_accuracy,
                 best.run_id,
             )
             return best

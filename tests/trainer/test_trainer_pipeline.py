@@ -207,7 +207,7 @@ def test_same_seed_gives_the_same_metrics_on_cpu(
     again = _train(stack, tmp_path / "again.json", day, GOOD, f"again-{uuid.uuid4().hex[:6]}")
     assert again.code == 0 and again.xcom is not None
     assert again.xcom["run_id"] != good_run["run_id"]
-    for key in ("accuracy", "f1_score", "loss", "val_accuracy", "best_epoch", "epochs_run"):
+    for key in ("accuracy", "f1_score", "loss", "val_accuracy", "val_f1_score", "val_loss", "best_epoch", "epochs_run"):
         assert again.xcom[key] == good_run[key], key
 
 

@@ -311,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Train the MLP on a processed split, tracked in MLflow; checkpoints every epoch and resumes.\n"
         "Device: CUDA when present (bf16 autocast, TF32), else CPU (deterministic for a seed).\n"
         "With --checkpoint-uri a rerun resumes from the last epoch in the same MLflow run.",
-        "accuracy, f1_score, loss (test split), val_accuracy, best_epoch, run_id, model_uri, params,\n"
+        "accuracy, f1_score, loss (test split), val_accuracy, val_f1_score, val_loss (validation\n"
+        "split, best epoch), best_epoch, run_id, model_uri, params,\n"
         "trial_id, device, epochs_run, resumed_from_epoch, data_hash",
     )
     add_train_arguments(p)
