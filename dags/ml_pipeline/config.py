@@ -68,6 +68,7 @@ class PlatformConfig:
     object_store_secret: str
     access_key_key: str
     secret_key_key: str
+    object_store_conn_id: str  # the Airflow connection of the object store (sensors, hooks)
     gpu_taint: GpuTaint
     profiles: dict[str, Profile] = field(default_factory=dict)
     source: str = str(DEFAULTS_PATH)
@@ -170,6 +171,7 @@ def parse_platform_config(data: dict[str, Any], source: str) -> PlatformConfig:
         object_store_secret=str(req(secret, "name", "objectStoreSecret.")),
         access_key_key=str(req(secret, "accessKeyKey", "objectStoreSecret.")),
         secret_key_key=str(req(secret, "secretKeyKey", "objectStoreSecret.")),
+        object_store_conn_id=str(req(data, "objectStoreConnectionId")),
         gpu_taint=GpuTaint(
             key=str(req(taint, "key", "gpuTaint.")),
             value=str(req(taint, "value", "gpuTaint.")),

@@ -33,6 +33,7 @@ EXPECTED_DEFAULT = {
         "accessKeyKey": "AWS_ACCESS_KEY_ID",
         "secretKeyKey": "AWS_SECRET_ACCESS_KEY",
     },
+    "objectStoreConnectionId": "aws_default",
     "gpuTaint": {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
     "profiles": {
         "a100": {

@@ -346,6 +346,7 @@ prints "true" or nothing.
         "name" (include "ml-platform.s3.secretName" .)
         "accessKeyKey" (include "ml-platform.s3.accessKeyKey" .)
         "secretKeyKey" (include "ml-platform.s3.secretKeyKey" .))
+    "objectStoreConnectionId" .Values.airflowIntegration.connectionId
     "gpuTaint" (dict "key" .Values.gpuTaint.key "value" (toString .Values.gpuTaint.value) "effect" .Values.gpuTaint.effect)
     "profiles" $profiles -}}
 {{- toPrettyJson $config -}}
