@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 WEBHOOK_VARIABLE = "ml_pipeline_webhook_url"
 TIMEOUT_S = 10
 RETRY_DELAYS_S = (5.0, 20.0)  # seconds before the 2nd and the 3rd attempt
-DEPLOY_TASK_ID = "deploy_model"
+# The tasks that move the `champion` alias (training DAG, rollback DAG).
+ALIAS_TASK_IDS = ("deploy_model", "rollback_model")
 
 
 class WebhookError(RuntimeError):
@@ -151,40 +152,43 @@ def send_summary(summary: RunSummary) -> bool:
 
 
 def deployment_outcome(context: Any) -> str:
-    """What the run did to the champion, read from its `deploy_model` task (state and XCom).
+    """What the run did to the champion, read from the task that moves the alias
+    (`deploy_model` or `rollback_model`): its state and its XCom.
 
-    A DAG without that task deploys nothing. Reading the run's state can fail (no API
+    A DAG without such a task deploys nothing. Reading the run's state can fail (no API
     reachable from where the callback runs): then the text says it is unknown.
     """
     dag = context.get("dag")
-    if DEPLOY_TASK_ID not in (getattr(dag, "task_ids", None) or ()):
+    task_ids = getattr(dag, "task_ids", None) or ()
+    task_id = next((t for t in ALIAS_TASK_IDS if t in task_ids), None)
+    if task_id is None:
         return "this DAG deploys no model; the champion is unchanged"
     ti = context.get("ti") or context.get("task_instance")
     run_id = getattr(context.get("dag_run"), "run_id", None) or context.get("run_id")
     try:
-        deployed = ti.xcom_pull(task_ids=DEPLOY_TASK_ID)
+        moved = ti.xcom_pull(task_ids=task_id)
         states = ti.get_task_states(
-            dag_id=getattr(dag, "dag_id", None), task_ids=[DEPLOY_TASK_ID], run_ids=[run_id]
+            dag_id=getattr(dag, "dag_id", None), task_ids=[task_id], run_ids=[run_id]
         )
-        state = (states.get(run_id) or {}).get(DEPLOY_TASK_ID)
+        state = (states.get(run_id) or {}).get(task_id)
     except Exception as exc:  # the callback must still say something useful
-        log.warning("could not read the run's deploy_model outcome: %s", exc)
+        log.warning("could not read the run's %s outcome: %s", task_id, exc)
         return (
-            "could not read whether deploy_model ran: check the run's deploy_model task and "
+            f"could not read whether {task_id} ran: check the run's {task_id} task and "
             "the champion alias in MLflow"
         )
-    if isinstance(deployed, dict) and deployed.get("version"):
-        previous = deployed.get("previous_version")
+    if isinstance(moved, dict) and moved.get("version"):
+        previous = moved.get("previous_version")
         return (
-            f"deploy_model DID promote {deployed.get('model_name', 'the model')} version "
-            f"{deployed['version']}"
+            f"{task_id} DID make {moved.get('model_name', 'the model')} version "
+            f"{moved['version']} the champion"
             + (f" (previous {previous})" if previous else "")
-            + " before this failure: it is the champion now"
+            + " before this failure"
         )
     if state in ("failed", "up_for_retry", "running"):
         return (
-            "deploy_model failed: a failed smoke test restores the aliases, an interrupted "
-            "deploy may not have; check which version `champion` points at in MLflow"
+            f"{task_id} failed: a failed smoke test restores the aliases, an interrupted "
+            f"{task_id} may not have; check which version `champion` points at in MLflow"
         )
     return "nothing was deployed by this run; the champion is unchanged"
 

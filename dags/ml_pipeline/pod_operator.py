@@ -21,15 +21,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from kubernetes.client import models as k8s
 from ml_pipeline import pods
 from ml_pipeline.config import platform_config
+from ml_pipeline.run_context import DATA_DATE, audit_env, context_data_date
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     import jinja2
     from airflow.sdk import Context
-    from kubernetes.client import models as k8s
 
 
 class TrainerPodOperator(KubernetesPodOperator):
@@ -61,7 +62,12 @@ class TrainerPodOperator(KubernetesPodOperator):
         self.tolerations = pods.tolerations(cfg, profile)
         self.affinity = pods.affinity(cfg, profile) or {}
         self.priority_class_name = profile.priority_class_name
-        self.env_vars = pods.env_vars(cfg, profile, context["ds"] if context else "{{ ds }}")
+        if context is None:  # a dry run outside any DAG run: the date stays a template
+            self.env_vars = pods.env_vars(cfg, profile, DATA_DATE)
+        else:
+            self.env_vars = pods.env_vars(cfg, profile, context_data_date(context)) + [
+                k8s.V1EnvVar(name=k, value=v) for k, v in audit_env(cfg, context).items()
+            ]
         self.volumes = [pods.shared_volume(cfg, read_only=ro)]
         self.volume_mounts = [pods.shared_volume_mount(cfg, read_only=ro)]
         self.image_pull_secrets = pods.image_pull_secrets(cfg)

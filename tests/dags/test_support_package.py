@@ -403,7 +403,7 @@ def test_a_failure_after_a_deploy_says_what_was_deployed() -> None:
     deployed = {"model_name": "digits-classifier", "version": "7", "previous_version": "6"}
     text = failure_text(_failure_context("success", deployed))
     assert "nothing was deployed" not in text
-    assert "version 7" in text and "previous 6" in text
+    assert "deploy_model DID make digits-classifier version 7 the champion (previous 6)" in text
 
 
 @pytest.mark.parametrize(
