@@ -13,8 +13,9 @@ check_params ─┬─> wait_for_training_data ─┐
 * **Data date**: the `data_date` Param, else the day of the logical date, else (a run
   triggered without one) the day it was triggered. `check_params` rejects impossible Params
   before anything waits or trains.
-* **Data**: `datasets/daily/<data date>/features.parquet` (S3KeySensor, deferrable) landed by
-  `data_preprocessing_pipeline.final_validation` of that day (ExternalTaskSensor, reschedule).
+* **Data**: `datasets/daily/<data date>/features.parquet` (S3KeySensor) landed by
+  `data_preprocessing_pipeline.final_validation` of that day (ExternalTaskSensor); both
+  sensors wait in the triggerer (deferrable).
 * **Pod tasks** run `trainer <command>` (docs/CONTRACTS.md §4) as KubernetesPodOperator pods —
   or as local processes when `ML_PIPELINE_RUNTIME=local` (same task ids and shape).
 * **Sweep**: `train_with_hp` is mapped over the trials `generate_hyperparams` renders from the
@@ -133,7 +134,9 @@ def ml_full_training_pipeline():
         allowed_states=["success"],
         failed_states=["failed", "upstream_failed"],
         execution_date_fn=producer_run_of_the_data_date,
-        **sensor_kwargs(settings, deferrable=False),
+        # Deferred, not rescheduled: Airflow 3.3's scheduler can fail a reschedule-mode sensor
+        # whose previous poke's executor event it processes late (apache/airflow#71172).
+        **sensor_kwargs(settings, deferrable=True),
     )
     checked >> [wait_for_training_data, wait_for_preprocessing]
 
@@ -212,7 +215,7 @@ def ml_full_training_pipeline():
                 # skipping here would leave only skipped leaves (a "successful" run).
                 raise AirflowFailException(
                     "no trials ran: generate_hyperparams has no result because an upstream "
-                    "task (a sensor or data_preparation) failed; see that task's log"
+                    "task (check_params, a sensor or data_preparation) failed; see that task's log"
                 )
             try:
                 best = select_best(

@@ -39,6 +39,8 @@ REPORTED_TASKS = (
     "deploy_model",
     "skip_deployment",
     "send_notification",
+    "rollback_model",
+    "notify_rollback",
 )
 
 

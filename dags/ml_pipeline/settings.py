@@ -9,7 +9,7 @@ environment variables is not I/O, so this is safe at parse time. Names and defau
 | `ML_PLATFORM_CONFIG` | unset | path of the chart-rendered `platform.json` (see `ml_pipeline.config`) |
 | `ML_PIPELINE_SENSOR_POKE_SECONDS` | `60` | poke interval of both sensors |
 | `ML_PIPELINE_SENSOR_TIMEOUT_SECONDS` | `21600` (6 h) | how long the sensors wait for upstream data |
-| `ML_PIPELINE_DEFER_SENSORS` | `true` | the S3 sensor defers to the triggerer; `false` reschedules instead (`ml_pipeline.local_run` sets it: `dag.test()` runs triggers inline, without their timeout) |
+| `ML_PIPELINE_DEFER_SENSORS` | `true` | the sensors defer to the triggerer; `false` reschedules instead (`ml_pipeline.local_run` sets it: `dag.test()` runs triggers inline, without their timeout) |
 | `ML_PIPELINE_RETRIES` | `2` | `default_args["retries"]` |
 | `ML_PIPELINE_RETRY_DELAY_SECONDS` | `120` | `default_args["retry_delay"]` |
 | `ML_PIPELINE_MAX_PARALLEL_TRIALS` | `4` | `max_active_tis_per_dag` of `train_with_hp` (GPU quota) |

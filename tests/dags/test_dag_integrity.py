@@ -180,17 +180,19 @@ def test_sensors_follow_configuration(parse_dags) -> None:
     assert ext.allowed_states == ["success"]
     assert ext.failed_states == ["failed", "upstream_failed"]
     assert ext.execution_date_fn is not None  # the producer run of the data date
-    assert ext.mode == "reschedule"
+    assert ext.deferrable is True
     assert (ext.poke_interval, ext.timeout) == (30, 900)
     # The local runtime under a real Airflow defers like the cluster does ...
     local = parse_dags("local").dags["ml_full_training_pipeline"]
-    assert local.get_task("wait_for_training_data").deferrable is True
-    # ... but dag.test() runs triggers inline without their timeout: there it reschedules.
+    for sensor in ("wait_for_training_data", "wait_for_preprocessing"):
+        assert local.get_task(sensor).deferrable is True
+    # ... but dag.test() runs triggers inline without their timeout: there they reschedule.
     dag_test = parse_dags("local", ML_PIPELINE_DEFER_SENSORS="false").dags[
         "ml_full_training_pipeline"
     ]
-    assert dag_test.get_task("wait_for_training_data").mode == "reschedule"
-    assert dag_test.get_task("wait_for_training_data").deferrable is False
+    for sensor in ("wait_for_training_data", "wait_for_preprocessing"):
+        assert dag_test.get_task(sensor).mode == "reschedule"
+        assert dag_test.get_task(sensor).deferrable is False
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

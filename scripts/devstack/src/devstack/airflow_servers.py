@@ -133,6 +133,8 @@ def server_env(
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(schedule),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": str(REFRESH_SECONDS),
+        # Versioned bundles (GitDagBundle) clone here; Airflow's default is a shared /tmp path.
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(airflow_home(root) / "dag_bundles"),
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(REFRESH_SECONDS),
         # The scheduler and the triggerer serve task logs on fixed ports by default.
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["worker-logs"]),
