@@ -36,7 +36,8 @@ from devstack.stack import Stack
 from devstack.webhook import WebhookSink
 from stack_support import clean_environ, run_devstack, stop_everything_under
 
-pytestmark = pytest.mark.slow
+# Several bounded waits in one test: more room than the suite's 900 s per test on a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 REPO = repo_root()
 TRAINING, PRODUCER = "ml_full_training_pipeline", "data_preprocessing_pipeline"
