@@ -25,7 +25,6 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import yaml
 from devstack.airflow_api import AirflowApi, wait_until
@@ -69,13 +68,8 @@ def _seconds(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
-def _parsed(api: AirflowApi, dag_id: str) -> dict[str, Any] | None:
-    answer = api.request("GET", f"dags/{dag_id}/details")
-    return answer.json() if answer.status_code == 200 else None
-
-
 def _real_airflow_task_times(api: AirflowApi) -> list[float]:
-    wait_until(f"{DAG_ID} to be parsed", lambda: _parsed(api, DAG_ID), timeout=900)
+    api.wait_for_dags(DAG_ID, "bench_git_dag")
     times = []
     for _ in range(RUNS + 1):  # the first run warms the caches
         run_id = api.trigger(DAG_ID)["dag_run_id"]
@@ -103,7 +97,6 @@ def _dag_test_task_times(env: dict[str, str], work: Path) -> list[float]:
 
 
 def _push_to_parsed(api: AirflowApi, clone: Path) -> list[float]:
-    wait_until("bench_git_dag to be parsed", lambda: _parsed(api, "bench_git_dag"), timeout=900)
     latencies = []
     for n in range(PUSHES):
         sha = _push(clone, n + 1)

@@ -420,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.real:
             api = stack.airflow_api()
             api.put_connection("ml_pipeline_webhook", conn_type="http", host=hook_url)
+            api.wait_for_dags("data_preprocessing_pipeline", "ml_full_training_pipeline")
             login = stack.airflow_login
             say(
                 f"   real Airflow: UI {stack.airflow_url} (user {login.username}, "

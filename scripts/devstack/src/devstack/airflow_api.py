@@ -47,6 +47,16 @@ class AirflowApi:
         assert answer.status_code == 200, f"GET {path}: {answer.status_code} {answer.text[:500]}"
         return answer.json()
 
+    def wait_for_dags(self, *dag_ids: str, timeout: float = 600) -> None:
+        """Wait until the dag-processor has parsed these DAGs (after a fresh start it takes a
+        parse of the whole DAGs folder)."""
+        wanted = set(dag_ids)
+        wait_until(
+            f"the dag-processor to parse {sorted(wanted)}",
+            lambda: wanted <= {d["dag_id"] for d in self.get("dags", limit=1000)["dags"]},
+            timeout,
+        )
+
     def trigger(
         self, dag_id: str, *, logical_date: str | None = None, conf: dict[str, Any] | None = None
     ) -> dict[str, Any]:
