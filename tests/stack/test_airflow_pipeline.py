@@ -187,14 +187,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
         assert up.returncode == 0, f"devstack up --airflow failed:\n{up.stdout}\n{up.stderr}"
         stack = Stack(root)
         api = stack.airflow_api()
-        wait_until(
-            "the dag-processor to parse the project's DAGs and the git bundle's",
-            lambda: (
-                {TRAINING, PRODUCER, "git_pushed_dag"}
-                <= {d["dag_id"] for d in api.get("dags", limit=100)["dags"]}
-            ),
-            timeout=300,
-        )
+        api.wait_for_dags(TRAINING, PRODUCER, "git_pushed_dag")  # the project's, the bundle's
         yield RealAirflow(root, stack, api, webhook, git, work / "gate", up.stdout)
         down = run_devstack("down", "--root", str(root))
         assert down.returncode == 0, down.stderr
