@@ -152,11 +152,23 @@ dev: $(BIN)/helm ## skaffold dev -p kind: build, deploy, port-forward, rebuild o
 	skaffold dev -p kind --kube-context $(KIND_CONTEXT)
 # ================================================================ end dev loop
 
+# ================================================================ local Airflow (scripts/devstack)
+UP_ARGS ?=
+
+.PHONY: up
+up: setup ## local stack + a real Airflow (UI, scheduler, dag-processor, triggerer); prints URLs and login
+	$(VENV)/bin/devstack up --airflow $(UP_ARGS)
+
+.PHONY: down
+down: ## stop the local stack (data is kept)
+	-@[ -x $(VENV)/bin/devstack ] && $(VENV)/bin/devstack down
+# ================================================================ end local Airflow
+
 # ================================================================ demo: the pipeline story (dags/)
 DEMO_ARGS ?=
 
 .PHONY: demo
-demo: setup ## run 3 days of the pipeline locally, print the summary, stop (DEMO_ARGS=--keep-ui)
+demo: setup ## run 3 days of the pipeline locally, print the summary, stop (DEMO_ARGS=--keep-ui / --real)
 	$(PY) scripts/demo.py $(DEMO_ARGS)
 # ================================================================ end demo
 

@@ -15,6 +15,7 @@ BENCHMARKS: list[str] = [
     "dag_parse",
     "local_runtime",
     "sweep_scheduling",
+    "real_airflow",
 ]
 
 

@@ -5,9 +5,10 @@
 generate_features ─> final_validation
 ```
 
-The producer of `datasets/daily/{{ ds }}/features.parquet`, the partition
+The producer of `datasets/daily/<data date>/features.parquet`, the partition
 `ml_full_training_pipeline` waits for (its `wait_for_preprocessing` sensor watches
-`final_validation` of the same logical date).
+`final_validation` of this DAG's run at 00:00 UTC of that day). The data date is the
+`data_date` Param, else the day of the logical date, else the day the run was triggered.
 
 * `generate_features` runs `trainer generate-data` (a pod task, CPU profile): a deterministic
   partition from the date; the Params `rows` and `drift` make bigger or drifted days.
@@ -24,8 +25,9 @@ from typing import Any
 
 from airflow.sdk import dag, task
 from ml_pipeline.config import platform_config
-from ml_pipeline.dag_defaults import default_args, producer_params
+from ml_pipeline.dag_defaults import MACROS, default_args, producer_params
 from ml_pipeline.notify import FailureWebhookNotifier
+from ml_pipeline.run_context import DATA_DATE, context_data_date
 from ml_pipeline.settings import pipeline_settings
 from ml_pipeline.tasks import pod_task
 
@@ -44,6 +46,7 @@ PARQUET_MAGIC = b"PAR1"
     max_active_runs=1,
     default_args=default_args(settings),
     params=producer_params(),
+    user_defined_macros=MACROS,
     tags=["ml", "data"],
     doc_md=__doc__,
     on_failure_callback=FailureWebhookNotifier(),
@@ -53,8 +56,8 @@ def data_preprocessing_pipeline():
         "generate_features",
         "generate-data",
         [
-            "--date", "{{ ds }}",
-            "--output", cfg.features_uri("{{ ds }}"),
+            "--date", DATA_DATE,
+            "--output", cfg.features_uri(DATA_DATE),
             "--drift", "{{ params.drift }}",
             "--rows", "{{ params.rows }}",
             "--seed", "{{ params.seed }}",
@@ -68,13 +71,13 @@ def data_preprocessing_pipeline():
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.sdk.exceptions import AirflowException
 
-        bucket, key = cfg.bucket("datasets"), cfg.features_key(context["ds"])
+        bucket, key = cfg.bucket("datasets"), cfg.features_key(context_data_date(context))
         expected = f"s3://{bucket}/{key}"
         if landed.get("uri") != expected:
             raise AirflowException(
                 f"generate_features landed {landed.get('uri')!r}, expected {expected}"
             )
-        client = S3Hook(aws_conn_id="aws_default").get_conn()
+        client = S3Hook(aws_conn_id=cfg.object_store_conn_id).get_conn()
         size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
         head = client.get_object(Bucket=bucket, Key=key, Range="bytes=0-3")["Body"].read()
         tail = client.get_object(Bucket=bucket, Key=key, Range="bytes=-4")["Body"].read()

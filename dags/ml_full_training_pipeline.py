@@ -2,16 +2,20 @@
 ### ml_full_training_pipeline — daily training, sweep, evaluation against production, deploy
 
 ```
-wait_for_training_data ─┐
-wait_for_preprocessing ─┴─> data_preparation ─> generate_hyperparams ─> hyperparameter_tuning
+check_params ─┬─> wait_for_training_data ─┐
+              └─> wait_for_preprocessing ─┴─> data_preparation ─> generate_hyperparams ─> hyperparameter_tuning
                             (validate_data >>     (grid or random        (train_with_hp[0..N]
                              preprocess_data)      search from Params)    >> select_best_model)
  ─> evaluate_model ─> deployment_decision ─┬─> deploy_model ────┬─> send_notification
                                            └─> skip_deployment ─┘
 ```
 
-* **Data**: `datasets/daily/{{ ds }}/features.parquet` (S3KeySensor, deferrable) landed by
-  `data_preprocessing_pipeline.final_validation` (ExternalTaskSensor, reschedule mode).
+* **Data date**: the `data_date` Param, else the day of the logical date, else (a run
+  triggered without one) the day it was triggered. `check_params` rejects impossible Params
+  before anything waits or trains.
+* **Data**: `datasets/daily/<data date>/features.parquet` (S3KeySensor) landed by
+  `data_preprocessing_pipeline.final_validation` of that day (ExternalTaskSensor); both
+  sensors wait in the triggerer (deferrable).
 * **Pod tasks** run `trainer <command>` (docs/CONTRACTS.md §4) as KubernetesPodOperator pods —
   or as local processes when `ML_PIPELINE_RUNTIME=local` (same task ids and shape).
 * **Sweep**: `train_with_hp` is mapped over the trials `generate_hyperparams` renders from the
@@ -44,15 +48,16 @@ from airflow.sdk import (
 )
 from ml_pipeline import types
 from ml_pipeline.config import platform_config
-from ml_pipeline.dag_defaults import default_args, sensor_kwargs, training_params
+from ml_pipeline.dag_defaults import MACROS, default_args, sensor_kwargs, training_params
 from ml_pipeline.notify import FailureWebhookNotifier, deadline_missed
+from ml_pipeline.run_context import DATA_DATE, context_data_date, upstream_logical_date
 from ml_pipeline.settings import pipeline_settings
 from ml_pipeline.tasks import mapped_pod_task, pod_task
 
 DAG_ID = "ml_full_training_pipeline"
 UPSTREAM_DAG_ID = "data_preprocessing_pipeline"
 UPSTREAM_TASK_ID = "final_validation"
-# Both DAGs are @daily: the producer's run for the same logical date is the one to wait for.
+# The producer's run of the data date is the one at 00:00 UTC of that day (its @daily run).
 # Move the producer to another time of day and put the offset here.
 UPSTREAM_OFFSET = timedelta(0)
 
@@ -61,8 +66,8 @@ settings = pipeline_settings()
 types.allow_in_xcom()
 log = logging.getLogger(__name__)
 
-FEATURES_URI = cfg.features_uri("{{ ds }}")
-PROCESSED_PREFIX = cfg.processed_prefix("{{ ds }}")
+FEATURES_URI = cfg.features_uri(DATA_DATE)
+PROCESSED_PREFIX = cfg.processed_prefix(DATA_DATE)
 BEST_RUN_ID = "{{ ti.xcom_pull(task_ids='hyperparameter_tuning.select_best_model').run_id }}"
 
 
@@ -75,6 +80,7 @@ BEST_RUN_ID = "{{ ti.xcom_pull(task_ids='hyperparameter_tuning.select_best_model
     default_args=default_args(settings),
     dagrun_timeout=timedelta(hours=12),
     params=training_params(cfg),
+    user_defined_macros=MACROS,
     tags=["ml", "training", "gpu", "mlflow"],
     doc_md=__doc__,
     on_failure_callback=FailureWebhookNotifier(),
@@ -87,11 +93,38 @@ BEST_RUN_ID = "{{ ti.xcom_pull(task_ids='hyperparameter_tuning.select_best_model
     ),
 )
 def ml_full_training_pipeline():
+    @task
+    def check_params(**context: Any) -> dict[str, Any]:
+        """Reject Params no run could satisfy before any sensor waits or any pod starts (the
+        UI's JSON schema checks each Param alone; these rules span several). Fails without
+        retries (AirflowFailException): the same Params stay invalid."""
+        from airflow.sdk.exceptions import AirflowFailException
+        from ml_pipeline.hyperparams import SearchSpace, SearchSpaceError, plan_trials
+
+        params, day = context["params"], context_data_date(context)
+        try:
+            cfg.profile(str(params["gpu_profile"]))
+            trials = plan_trials(SearchSpace.from_params(params), day)
+        except (SearchSpaceError, ValueError) as exc:
+            raise AirflowFailException(f"invalid Params: {exc}") from None
+        wanted = int(params["min_successful_trials"])
+        if wanted > len(trials):
+            raise AirflowFailException(
+                f"invalid Params: min_successful_trials is {wanted} but the search plans only "
+                f"{len(trials)} trials: lower min_successful_trials or widen the search"
+            )
+        log.info("data date %s: %d trials on %s", day, len(trials), params["gpu_profile"])
+        return {"data_date": day, "trials": len(trials), "gpu_profile": params["gpu_profile"]}
+
+    def producer_run_of_the_data_date(logical_date: datetime, **context: Any) -> datetime:
+        return upstream_logical_date(logical_date, UPSTREAM_OFFSET, **context)
+
+    checked = check_params()
     wait_for_training_data = S3KeySensor(
         task_id="wait_for_training_data",
         bucket_name=cfg.bucket("datasets"),
-        bucket_key=cfg.features_key("{{ ds }}"),
-        aws_conn_id="aws_default",
+        bucket_key=cfg.features_key(DATA_DATE),
+        aws_conn_id=cfg.object_store_conn_id,
         **sensor_kwargs(settings, deferrable=True),
     )
     wait_for_preprocessing = ExternalTaskSensor(
@@ -100,9 +133,12 @@ def ml_full_training_pipeline():
         external_task_id=UPSTREAM_TASK_ID,
         allowed_states=["success"],
         failed_states=["failed", "upstream_failed"],
-        execution_delta=UPSTREAM_OFFSET,
-        **sensor_kwargs(settings, deferrable=False),
+        execution_date_fn=producer_run_of_the_data_date,
+        # Deferred, not rescheduled: Airflow 3.3's scheduler can fail a reschedule-mode sensor
+        # whose previous poke's executor event it processes late (apache/airflow#71172).
+        **sensor_kwargs(settings, deferrable=True),
     )
+    checked >> [wait_for_training_data, wait_for_preprocessing]
 
     with TaskGroup("data_preparation", tooltip="validate the partition, then split and scale it"):
         validate_data = pod_task(
@@ -137,7 +173,7 @@ def ml_full_training_pipeline():
             train_arguments,
         )
 
-        params, ds = context["params"], context["ds"]
+        params, ds = context["params"], context_data_date(context)
         space = SearchSpace.from_params(params)
         trials = plan_trials(space, ds)
         options = TrainingOptions.from_params(params, cfg.experiment)
@@ -179,7 +215,7 @@ def ml_full_training_pipeline():
                 # skipping here would leave only skipped leaves (a "successful" run).
                 raise AirflowFailException(
                     "no trials ran: generate_hyperparams has no result because an upstream "
-                    "task (a sensor or data_preparation) failed; see that task's log"
+                    "task (check_params, a sensor or data_preparation) failed; see that task's log"
                 )
             try:
                 best = select_best(
@@ -190,11 +226,11 @@ def ml_full_training_pipeline():
             except NotEnoughTrials as exc:
                 raise AirflowFailException(str(exc)) from None  # no retry: results won't change
             log.info(
-                "best of %d/%d trials: %s accuracy=%.4f run=%s",
+                "best of %d/%d trials: %s validation accuracy=%.4f run=%s",
                 best.trials_succeeded,
                 best.trials_planned,
                 best.trial_id,
-                best.accuracy,
+                best.val_accuracy,
                 best.run_id,
             )
             return best
@@ -258,7 +294,7 @@ def ml_full_training_pipeline():
         summary = build_summary(
             dag_id=context["dag"].dag_id,
             run_id=context["dag_run"].run_id,
-            ds=context["ds"],
+            ds=context_data_date(context),
             best=best,
             evaluation=evaluation,
             deployed=deployed,

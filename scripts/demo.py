@@ -15,6 +15,11 @@ better by design (more data, more capacity, more epochs), not by luck. The regis
 model is reset at the start (`--keep-registry` keeps it). Everything started is stopped at
 the end, on Ctrl-C and on failure; `--keep-ui` keeps MLflow (and an Airflow UI) up until
 Ctrl-C.
+
+`--real` runs the same story through a real Airflow instead of `dag.test()`: the stack's
+api-server, scheduler (LocalExecutor), dag-processor and triggerer (`devstack up --airflow`),
+each run triggered through the REST API with the date as its logical date; the UI shows the
+runs while they happen (its URL and login are printed).
 """
 
 from __future__ import annotations
@@ -164,6 +169,44 @@ def stop_group(proc: subprocess.Popen | None) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+# ------------------------------------------------------------------- real Airflow runs
+REAL_RUN_TIMEOUT_S = 1800
+REAL_SETTINGS = {  # parse-time settings of the demo's Airflow (short waits, quick retries)
+    "ML_PIPELINE_RETRY_DELAY_SECONDS": "5",
+    "ML_PIPELINE_SENSOR_POKE_SECONDS": "5",
+    "ML_PIPELINE_SENSOR_TIMEOUT_SECONDS": "300",
+}
+
+
+def run_plan_real(api: Any, plan: list[dict[str, Any]], phases: Phases) -> list[dict[str, Any]]:
+    """Trigger each run through the REST API (logical date = the date at 00:00 UTC, as the
+    @daily schedule would) and wait for it; returns what `summarize` reads."""
+    results = []
+    for item in plan:
+        dag_id, date = item["dag_id"], item["date"]
+        kind = "producer DAG" if dag_id.startswith("data_") else "training DAG"
+        say(f"\n-- {dag_id} {date}")
+        with phases.phase(f"{kind} {date}"):
+            run = api.trigger(dag_id, logical_date=f"{date}T00:00:00Z", conf=item["conf"])
+            done = api.wait_for_run(dag_id, run["dag_run_id"], timeout=REAL_RUN_TIMEOUT_S)
+        for (task_id, map_index), state in sorted(
+            api.task_states(dag_id, run["dag_run_id"]).items()
+        ):
+            label = task_id + (f"[{map_index}]" if map_index >= 0 else "")
+            say(f"   {label:<52} {state}")
+        say(f"   => {dag_id} {date}: {done['state']} ({run['dag_run_id']})")
+        summary = api.xcom(dag_id, run["dag_run_id"], "send_notification")
+        results.append(
+            {
+                "dag_id": dag_id,
+                "date": date,
+                "state": done["state"],
+                "xcom": {"send_notification": summary} if isinstance(summary, dict) else {},
+            }
+        )
+    return results
 
 
 # --------------------------------------------------------------------------------- plan
@@ -321,6 +364,12 @@ def main(argv: list[str] | None = None) -> int:
         help="three consecutive dates YYYY-MM-DD,… (default: %(default)s)",
     )
     parser.add_argument(
+        "--real",
+        action="store_true",
+        help="run the story through a real Airflow (scheduler, triggerer, REST API) "
+        "instead of dag.test()",
+    )
+    parser.add_argument(
         "--keep-registry",
         action="store_true",
         help=f"do not delete the registered model {MODEL!r} first (the story assumes no champion)",
@@ -335,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
 
     phases = Phases()
     work = args.root / "demo"
-    stack = Stack(args.root)
+    stack = Stack(args.root, airflow=args.real, airflow_env=REAL_SETTINGS)
     webhook = WebhookSink("/services/demo").start()
     hook_url, received = webhook.url, webhook.received
     ui_proc: subprocess.Popen | None = None
@@ -368,8 +417,21 @@ def main(argv: list[str] | None = None) -> int:
             say(f"   deleted registered model {MODEL!r} from an earlier demo (fresh story)")
 
         _bar("2/4 three days: data_preprocessing_pipeline, then ml_full_training_pipeline")
-        say("   (each line: a finished task try; trainer output is in the task log)")
-        results = run_plan(env, build_plan(dates), work, phases)
+        if args.real:
+            api = stack.airflow_api()
+            api.put_connection("ml_pipeline_webhook", conn_type="http", host=hook_url)
+            api.wait_for_dags("data_preprocessing_pipeline", "ml_full_training_pipeline")
+            login = stack.airflow_login
+            say(
+                f"   real Airflow: UI {stack.airflow_url} (user {login.username}, "
+                f"password {login.password}); each run is triggered through the REST API"
+            )
+            if stack.reused:
+                say("   (Airflow was already running under this root: its own settings apply)")
+            results = run_plan_real(api, build_plan(dates), phases)
+        else:
+            say("   (each line: a finished task try; trainer output is in the task log)")
+            results = run_plan(env, build_plan(dates), work, phases)
 
         _bar("3/4 summary")
         with phases.phase("summary"):
@@ -389,8 +451,14 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.keep_ui:
             _bar("UI (Ctrl-C to stop everything)")
-            ui = start_airflow_ui(env, work / "airflow-api-server.log")
-            if ui:
+            ui = None if args.real else start_airflow_ui(env, work / "airflow-api-server.log")
+            if args.real:
+                login = stack.airflow_login
+                say(
+                    f"   Airflow UI  {stack.airflow_url}  (user {login.username}, "
+                    f"password {login.password})"
+                )
+            elif ui:
                 ui_proc, ui_url = ui
                 say(f"   Airflow UI  {ui_url}  (no login: all users are admins, local only)")
             else:

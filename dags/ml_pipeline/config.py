@@ -83,6 +83,7 @@ class PlatformConfig:
     s3_region: str
     object_store_secret: SecretEnv | None  # None: workload identity, no static keys
     mlflow_auth_secret: SecretEnv | None  # None: MLflow without basic auth
+    object_store_conn_id: str  # the Airflow connection of the object store (sensors, hooks)
     gpu_taint: GpuTaint
     profiles: dict[str, Profile] = field(default_factory=dict)
     source: str = str(DEFAULTS_PATH)
@@ -209,6 +210,7 @@ def parse_platform_config(data: dict[str, Any], source: str) -> PlatformConfig:
             {"MLFLOW_TRACKING_USERNAME": "usernameKey", "MLFLOW_TRACKING_PASSWORD": "passwordKey"},
             req,
         ),
+        object_store_conn_id=str(req(data, "objectStoreConnectionId")),
         gpu_taint=GpuTaint(
             key=str(req(taint, "key", "gpuTaint.")),
             value=str(req(taint, "value", "gpuTaint.")),

@@ -1,4 +1,4 @@
-"""What both DAGs share: default_args, sensor settings, Params, the deadline alert."""
+"""What the DAGs share: default_args, sensor settings, Params, the data-date macro."""
 
 from __future__ import annotations
 
@@ -8,9 +8,25 @@ from typing import Any
 from airflow.sdk import Param
 from ml_pipeline.config import PlatformConfig
 from ml_pipeline.hyperparams import MAX_MAP_LENGTH, OPTIMIZERS
+from ml_pipeline.run_context import DATA_DATE_PARAM, data_date
 from ml_pipeline.settings import PipelineSettings
 
 OWNER = "ml-platform"
+# `{{ data_date(params, dag_run) }}` in templates (ml_pipeline.run_context.DATA_DATE).
+MACROS = {"data_date": data_date}
+
+
+def data_date_param() -> Param:
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description=(
+            "The partition to process (YYYY-MM-DD). Empty: the day of the logical date, or "
+            "of the trigger time when the run has no logical date."
+        ),
+    )
 
 
 def default_args(settings: PipelineSettings) -> dict[str, Any]:
@@ -25,16 +41,17 @@ def default_args(settings: PipelineSettings) -> dict[str, Any]:
 def sensor_kwargs(settings: PipelineSettings, *, deferrable: bool) -> dict[str, Any]:
     """Poke interval and timeout from configuration.
 
-    `deferrable` sensors wait in the triggerer (no worker slot). The `local` runtime runs DAGs
-    with `dag.test()`, which runs triggers inline and ignores their timeout, so there the
-    sensors use `mode="reschedule"` instead (same task ids, same timeout semantics).
+    `deferrable` sensors wait in the triggerer (no worker slot), in a cluster and under the
+    local stack's real Airflow alike. `dag.test()` runs triggers inline and ignores their
+    timeout, so `ml_pipeline.local_run` turns deferral off (`ML_PIPELINE_DEFER_SENSORS=false`)
+    and the sensors use `mode="reschedule"` instead (same task ids, same timeout semantics).
     """
     kwargs: dict[str, Any] = {
         "poke_interval": settings.sensor_poke_seconds,
         "timeout": settings.sensor_timeout_seconds,
         "retries": 0,  # a sensor that timed out waited long enough; retrying restarts the clock
     }
-    if deferrable and not settings.is_local:
+    if deferrable and settings.defer_sensors:
         kwargs["deferrable"] = True
     else:
         kwargs["mode"] = "reschedule"
@@ -46,6 +63,7 @@ def sensor_kwargs(settings: PipelineSettings, *, deferrable: bool) -> dict[str, 
 def training_params(cfg: PlatformConfig) -> dict[str, Param]:
     """The training DAG's Params; their JSON schema validates a run triggered from the UI."""
     return {
+        DATA_DATE_PARAM: data_date_param(),
         "gpu_profile": Param(
             cfg.default_training_profile,
             type="string",
@@ -127,6 +145,7 @@ def training_params(cfg: PlatformConfig) -> dict[str, Param]:
 def producer_params() -> dict[str, Param]:
     """The upstream DAG's Params (the demo's data knobs)."""
     return {
+        DATA_DATE_PARAM: data_date_param(),
         "rows": Param(
             1797,
             type="integer",

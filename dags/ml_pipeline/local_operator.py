@@ -1,7 +1,8 @@
 """The `local` runtime's pod task: the trainer command as a local process.
 
 Same contract as the pod (docs/CONTRACTS.md §4, §6): `trainer <command> <arguments>` with
-the trainer environment (`ml_pipeline.contract.trainer_env`) on top of the worker's own
+the trainer environment (`ml_pipeline.contract.trainer_env`, plus the audit trail of
+`ml_pipeline.run_context.audit_env`) on top of the worker's own
 (which carries the stack's `AWS_*` credentials); stdout and stderr go to the task log line
 by line; the JSON object the command writes to `$XCOM_RETURN_PATH` — a fresh file in a
 fresh folder for every try — becomes the task's XCom; a non-zero exit fails the task so
@@ -29,6 +30,7 @@ from airflow.sdk.exceptions import AirflowException
 from ml_pipeline.config import platform_config
 from ml_pipeline.contract import trainer_env
 from ml_pipeline.hyperparams import path_safe
+from ml_pipeline.run_context import audit_env, context_data_date
 from ml_pipeline.settings import pipeline_settings
 
 if TYPE_CHECKING:
@@ -102,7 +104,8 @@ class LocalTrainerOperator(BaseOperator):
         xcom_path.parent.mkdir(parents=True)  # like the pod's /airflow/xcom emptyDir mount
         env = {
             **os.environ,
-            **trainer_env(cfg, profile, context["ds"]),
+            **trainer_env(cfg, profile, context_data_date(context)),
+            **audit_env(cfg, context),
             "XCOM_RETURN_PATH": str(xcom_path),
         }
         argv = self.argv()

@@ -39,6 +39,8 @@ REPORTED_TASKS = (
     "deploy_model",
     "skip_deployment",
     "send_notification",
+    "rollback_model",
+    "notify_rollback",
 )
 
 
@@ -210,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         os.close(log_fd)
         progress_out = os.fdopen(saved, "w", buffering=1)
 
+    # dag.test() runs a deferred task's trigger inline and ignores its timeout (a missing
+    # partition would wait forever): the sensors reschedule instead. Read at parse time.
+    os.environ.update({"ML_PIPELINE_DEFER_SENSORS": "false"})
     dags_folder = args.dags_folder or Path(
         os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") or Path(__file__).resolve().parents[1]
     )

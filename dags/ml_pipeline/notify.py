@@ -10,12 +10,17 @@ message is logged and nothing is sent. Example:
 
 The payload is `{"text": …, "blocks": [...]}` (Slack's format; Mattermost, Rocket.Chat and
 Teams' Slack-compatible endpoints accept `text`).
+
+Delivery is retried (`RETRY_DELAYS_S`) and then given up with a warning, never an error: a
+chat outage must not turn a run that deployed a model into a failed run (whose failure
+message would then be about a notification, not about the model).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -28,6 +33,9 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_VARIABLE = "ml_pipeline_webhook_url"
 TIMEOUT_S = 10
+RETRY_DELAYS_S = (5.0, 20.0)  # seconds before the 2nd and the 3rd attempt
+# The tasks that move the `champion` alias (training DAG, rollback DAG).
+ALIAS_TASK_IDS = ("deploy_model", "rollback_model")
 
 
 class WebhookError(RuntimeError):
@@ -79,8 +87,9 @@ def post_webhook(url: str, payload: dict[str, Any]) -> int:
         raise WebhookError(f"webhook POST to {url.split('?')[0]} failed: {exc}") from exc
 
 
-def send(text: str, blocks: list[dict[str, Any]] | None = None, *, strict: bool) -> bool:
-    """Send a message; True when it was delivered. With `strict`, delivery errors raise."""
+def send(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
+    """Send a message; True when it was delivered. Failed attempts are retried, and a
+    message that still cannot be delivered is logged as a warning (never raised)."""
     url = webhook_url()
     if url is None:
         log.info(
@@ -93,15 +102,26 @@ def send(text: str, blocks: list[dict[str, Any]] | None = None, *, strict: bool)
     payload: dict[str, Any] = {"text": text}
     if blocks:
         payload["blocks"] = blocks
-    try:
-        status = post_webhook(url, payload)
-    except WebhookError:
-        if strict:
-            raise
-        log.exception("notification not delivered:\n%s", text)
-        return False
-    log.info("notification delivered (HTTP %s)", status)
-    return True
+    attempts = len(RETRY_DELAYS_S) + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            status = post_webhook(url, payload)
+        except WebhookError as exc:
+            if attempt == attempts:
+                log.warning(
+                    "notification not delivered after %d attempts (%s); the message was:\n%s",
+                    attempts,
+                    exc,
+                    text,
+                )
+                return False
+            delay = RETRY_DELAYS_S[attempt - 1]
+            log.info("%s; attempt %d/%d in %.0fs", exc, attempt + 1, attempts, delay)
+            time.sleep(delay)
+            continue
+        log.info("notification delivered (HTTP %s)", status)
+        return True
+    return False
 
 
 def _pct(value: float | None) -> str:
@@ -128,7 +148,49 @@ def summary_text(summary: RunSummary) -> str:
 def send_summary(summary: RunSummary) -> bool:
     text = summary_text(summary)
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    return send(text, blocks, strict=True)
+    return send(text, blocks)
+
+
+def deployment_outcome(context: Any) -> str:
+    """What the run did to the champion, read from the task that moves the alias
+    (`deploy_model` or `rollback_model`): its state and its XCom.
+
+    A DAG without such a task deploys nothing. Reading the run's state can fail (no API
+    reachable from where the callback runs): then the text says it is unknown.
+    """
+    dag = context.get("dag")
+    task_ids = getattr(dag, "task_ids", None) or ()
+    task_id = next((t for t in ALIAS_TASK_IDS if t in task_ids), None)
+    if task_id is None:
+        return "this DAG deploys no model; the champion is unchanged"
+    ti = context.get("ti") or context.get("task_instance")
+    run_id = getattr(context.get("dag_run"), "run_id", None) or context.get("run_id")
+    try:
+        moved = ti.xcom_pull(task_ids=task_id)
+        states = ti.get_task_states(
+            dag_id=getattr(dag, "dag_id", None), task_ids=[task_id], run_ids=[run_id]
+        )
+        state = (states.get(run_id) or {}).get(task_id)
+    except Exception as exc:  # the callback must still say something useful
+        log.warning("could not read the run's %s outcome: %s", task_id, exc)
+        return (
+            f"could not read whether {task_id} ran: check the run's {task_id} task and "
+            "the champion alias in MLflow"
+        )
+    if isinstance(moved, dict) and moved.get("version"):
+        previous = moved.get("previous_version")
+        return (
+            f"{task_id} DID make {moved.get('model_name', 'the model')} version "
+            f"{moved['version']} the champion"
+            + (f" (previous {previous})" if previous else "")
+            + " before this failure"
+        )
+    if state in ("failed", "up_for_retry", "running"):
+        return (
+            f"{task_id} failed: a failed smoke test restores the aliases, an interrupted "
+            f"{task_id} may not have; check which version `champion` points at in MLflow"
+        )
+    return "nothing was deployed by this run; the champion is unchanged"
 
 
 def failure_text(context: Any) -> str:
@@ -146,7 +208,7 @@ def failure_text(context: Any) -> str:
     if task:
         lines.append(f"failed task: {task}")
     lines.append(f"reason: {str(reason)[:500]}")
-    lines.append("nothing was deployed by this run; the champion model is unchanged")
+    lines.append(deployment_outcome(context))
     return "\n".join(lines)
 
 
@@ -159,7 +221,7 @@ class FailureWebhookNotifier(BaseNotifier):
         return None
 
     def notify(self, context: Any) -> None:
-        send(failure_text(context), strict=False)
+        send(failure_text(context))
 
 
 async def deadline_missed(dag_id: str, minutes: int, context: dict[str, Any] | None = None) -> None:
@@ -176,4 +238,4 @@ async def deadline_missed(dag_id: str, minutes: int, context: dict[str, Any] | N
         f"(state {dag_run.get('state', '?')}); check the Airflow UI for stuck tasks "
         "(pending GPU pods, sensors still waiting for data)"
     )
-    await asyncio.to_thread(send, text, None, strict=False)
+    await asyncio.to_thread(send, text)

@@ -21,15 +21,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from kubernetes.client import models as k8s
 from ml_pipeline import pods
 from ml_pipeline.config import platform_config
+from ml_pipeline.run_context import DATA_DATE, audit_env, context_data_date
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     import jinja2
     from airflow.sdk import Context
-    from kubernetes.client import models as k8s
 
 
 class TrainerPodOperator(KubernetesPodOperator):
@@ -58,14 +59,18 @@ class TrainerPodOperator(KubernetesPodOperator):
         cfg = platform_config()
         profile = cfg.profile(self.profile)
         volume = cfg.shared_volume if self.namespace == cfg.namespaces["training"] else None
-        ds = context["ds"] if context else "{{ ds }}"
         self.container_resources = pods.resources(profile)
         self.node_selector = pods.node_selector(profile)
         self.tolerations = pods.tolerations(cfg, profile)
         self.affinity = pods.affinity(cfg, profile) or {}
         self.priority_class_name = profile.priority_class_name
         self.service_account_name = cfg.service_account_name
-        self.env_vars = pods.env_vars(cfg, profile, ds, volume=volume)
+        if context is None:  # a dry run outside any DAG run: the date stays a template
+            self.env_vars = pods.env_vars(cfg, profile, DATA_DATE, volume=volume)
+        else:
+            self.env_vars = pods.env_vars(
+                cfg, profile, context_data_date(context), volume=volume
+            ) + [k8s.V1EnvVar(name=k, value=v) for k, v in audit_env(cfg, context).items()]
         if volume is None:
             self.volumes, self.volume_mounts = [], []
         else:

@@ -13,10 +13,12 @@ class NotEnoughTrials(RuntimeError):
 
 
 def rank_key(result: TrialResult) -> tuple[float, float, float, str]:
-    """Higher accuracy wins, then higher F1, then lower loss; the trial id breaks ties so
-    the choice is stable."""
-    loss = result.loss if result.loss == result.loss else float("inf")  # NaN sorts last
-    return (-result.accuracy, -result.f1_score, loss, result.trial_id)
+    """On the validation split: higher accuracy wins, then higher F1, then lower loss; the
+    trial id breaks ties so the choice is stable. The test split is never looked at here:
+    `evaluate` compares the winner with the champion on it, and choosing on it too would
+    bias the candidate's test score upwards."""
+    loss = result.val_loss if result.val_loss == result.val_loss else float("inf")  # NaN last
+    return (-result.val_accuracy, -result.val_f1_score, loss, result.trial_id)
 
 
 def select_best(
@@ -57,4 +59,5 @@ def select_best(
         trials_planned=len(planned),
         trials_succeeded=len(results),
         failed_trial_ids=failed,
+        val_accuracy=best.val_accuracy,
     )

@@ -9,6 +9,7 @@ environment variables is not I/O, so this is safe at parse time. Names and defau
 | `ML_PLATFORM_CONFIG` | unset | path of the chart-rendered `platform.json` (see `ml_pipeline.config`) |
 | `ML_PIPELINE_SENSOR_POKE_SECONDS` | `60` | poke interval of both sensors |
 | `ML_PIPELINE_SENSOR_TIMEOUT_SECONDS` | `21600` (6 h) | how long the sensors wait for upstream data |
+| `ML_PIPELINE_DEFER_SENSORS` | `true` | the sensors defer to the triggerer; `false` reschedules instead (`ml_pipeline.local_run` sets it: `dag.test()` runs triggers inline, without their timeout) |
 | `ML_PIPELINE_RETRIES` | `2` | `default_args["retries"]` |
 | `ML_PIPELINE_RETRY_DELAY_SECONDS` | `120` | `default_args["retry_delay"]` |
 | `ML_PIPELINE_MAX_PARALLEL_TRIALS` | `4` | `max_active_tis_per_dag` of `train_with_hp` (GPU quota) |
@@ -34,6 +35,17 @@ class SettingsError(ValueError):
     """An environment variable holds a value the pipeline cannot use."""
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
 def _int(name: str, default: int, minimum: int = 0) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -57,6 +69,7 @@ class PipelineSettings:
     config_path: str | None
     sensor_poke_seconds: int
     sensor_timeout_seconds: int
+    defer_sensors: bool
     retries: int
     retry_delay_seconds: int
     max_parallel_trials: int
@@ -85,6 +98,7 @@ def read_settings() -> PipelineSettings:
         config_path=os.environ.get("ML_PLATFORM_CONFIG") or None,
         sensor_poke_seconds=_int("ML_PIPELINE_SENSOR_POKE_SECONDS", 60, minimum=1),
         sensor_timeout_seconds=_int("ML_PIPELINE_SENSOR_TIMEOUT_SECONDS", 6 * 3600, minimum=1),
+        defer_sensors=_bool("ML_PIPELINE_DEFER_SENSORS", True),
         retries=_int("ML_PIPELINE_RETRIES", 2),
         retry_delay_seconds=_int("ML_PIPELINE_RETRY_DELAY_SECONDS", 120),
         max_parallel_trials=_int("ML_PIPELINE_MAX_PARALLEL_TRIALS", 4, minimum=1),

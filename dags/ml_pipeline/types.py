@@ -27,12 +27,19 @@ class Trial:
 
 @dataclass(frozen=True)
 class TrialResult:
-    """What the trainer's `train` command reported for one trial (CONTRACTS §4 XCom keys)."""
+    """What the trainer's `train` command reported for one trial (CONTRACTS §4 XCom keys).
+
+    `accuracy`, `f1_score`, `loss` are on the test split; `val_*` on the validation split
+    (held out of train), which is what trials are ranked on.
+    """
 
     trial_id: str
     accuracy: float
     f1_score: float
     loss: float
+    val_accuracy: float
+    val_f1_score: float
+    val_loss: float
     run_id: str
     model_uri: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +59,9 @@ class TrialResult:
                 accuracy=float(value["accuracy"]),
                 f1_score=float(value.get("f1_score", 0.0)),
                 loss=float(value.get("loss", float("nan"))),
+                val_accuracy=float(value["val_accuracy"]),
+                val_f1_score=float(value.get("val_f1_score") or 0.0),
+                val_loss=float(value.get("val_loss") or float("nan")),
                 run_id=str(value["run_id"]),
                 model_uri=str(value.get("model_uri", "")),
                 params=dict(value.get("params") or {}),
@@ -81,6 +91,7 @@ class BestTrial:
     trials_planned: int
     trials_succeeded: int
     failed_trial_ids: list[str] = field(default_factory=list)
+    val_accuracy: float | None = None  # what it won on (the validation split)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -35,6 +35,7 @@ EXPECTED_DEFAULT = {
         "secretKeyKey": "AWS_SECRET_ACCESS_KEY",
     },
     "mlflowAuthSecret": None,  # basic auth is on with an Ingress (mlflow.auth.enabled auto)
+    "objectStoreConnectionId": "aws_default",
     "gpuTaint": {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
     "profiles": {
         "a100": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -44,24 +45,50 @@ FAKE_XCOMS: dict[tuple[str, str], Any] = {
 
 
 def task_context(
-    dag: Any, task: Any, *, ds: str = "2024-03-01", map_index: int = -1, **params: Any
+    dag: Any,
+    task: Any,
+    *,
+    ds: str | None = "2024-03-01",
+    logical_date: datetime | None = None,
+    run_after: datetime | None = None,
+    map_index: int = -1,
+    **params: Any,
 ):
-    """A minimal template context for rendering and `build_pod_request_obj` (no DB, no API)."""
+    """A minimal template context for rendering and `build_pod_request_obj` (no DB, no API).
+
+    By default a scheduled run of `ds`. `logical_date` sets another logical date (the UI's
+    "now"); `ds=None` makes a run without a logical date (then `run_after` says when it was
+    triggered), whose context has no `ds` / `logical_date` at all, as in Airflow 3.
+    """
     values = dag.params.validate()
     values.update(params)
+    if logical_date is None and ds is not None:
+        logical_date = datetime.fromisoformat(ds).replace(tzinfo=UTC)
+    run_after = run_after or logical_date
     ti = SimpleNamespace(
         dag_id=dag.dag_id, task_id=task.task_id, map_index=map_index, try_number=1, start_date=None
     )
     ti.xcom_pull = lambda task_ids=None, key="return_value", **_: FAKE_XCOMS.get((task_ids, key))
-    run_id = f"scheduled__{ds}T00:00:00+00:00"
-    return {
+    scheduled = logical_date is not None and logical_date == run_after
+    run_id = f"{'scheduled' if scheduled else 'manual'}__{run_after.isoformat()}"
+    dag_run = SimpleNamespace(
+        run_id=run_id,
+        dag_id=dag.dag_id,
+        logical_date=logical_date,
+        run_after=run_after,
+        run_type="scheduled" if scheduled else "manual",
+        triggering_user_name=None if scheduled else "admin",
+    )
+    context = {
         "ti": ti,
         "task_instance": ti,
         "task": task,
         "dag": dag,
         "run_id": run_id,
-        "dag_run": SimpleNamespace(run_id=run_id, dag_id=dag.dag_id),
-        "ds": ds,
-        "ds_nodash": ds.replace("-", ""),
+        "dag_run": dag_run,
         "params": values,
     }
+    if logical_date is not None:
+        day = logical_date.date().isoformat()
+        context.update(ds=day, ds_nodash=day.replace("-", ""), logical_date=logical_date)
+    return context

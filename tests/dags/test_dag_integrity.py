@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import subprocess
 import sys
@@ -15,7 +16,11 @@ from dags_support import DAG_FILES, DAGS, REPO
 EXPECTED_DAGS = {
     "data_preprocessing_pipeline.py": {"data_preprocessing_pipeline"},
     "ml_full_training_pipeline.py": {"ml_full_training_pipeline"},
+    "ml_model_rollback.py": {"ml_model_rollback"},
 }
+ALL_DAG_IDS = {dag_id for ids in EXPECTED_DAGS.values() for dag_id in ids}
+# Manual-only DAGs (operations); the others run @daily.
+MANUAL_DAGS = {"ml_model_rollback"}
 RUNTIMES = ("kubernetes", "local")
 
 
@@ -38,7 +43,7 @@ def test_support_package_is_not_parsed_as_dags(parse_dags) -> None:
     assert "ml_pipeline/" in (DAGS / ".airflowignore").read_text().split()
     bag = parse_dags("kubernetes")
     assert not [f for f in bag.file_last_changed if "/ml_pipeline/" in str(f)]
-    assert set(bag.dag_ids) == {"data_preprocessing_pipeline", "ml_full_training_pipeline"}
+    assert set(bag.dag_ids) == ALL_DAG_IDS
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -49,7 +54,8 @@ def test_house_rules_hold_for_every_dag(parse_dags, runtime: str) -> None:
         assert dag.doc_md and dag.doc_md.strip(), f"{dag.dag_id}: doc_md"
         assert dag.catchup is False, f"{dag.dag_id}: catchup"
         assert dag.max_active_runs == 1, f"{dag.dag_id}: max_active_runs"
-        assert dag.schedule == "@daily", f"{dag.dag_id}: schedule"
+        schedule = None if dag.dag_id in MANUAL_DAGS else "@daily"
+        assert dag.schedule == schedule, f"{dag.dag_id}: schedule"
         assert dag.start_date.tzinfo is not None, f"{dag.dag_id}: start_date must be tz-aware"
         assert dag.on_failure_callback, f"{dag.dag_id}: failure notification"
         for task in dag.tasks:
@@ -128,13 +134,43 @@ def test_training_dag_structure(parse_dags) -> None:
     assert type(deadline.callback).__name__ == "AsyncCallback"  # runs in the triggerer
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_rollback_dag_runs_trainer_rollback_in_the_serving_namespace(parse_dags, runtime) -> None:
+    """The operational entry point: a manual DAG with a Params form and its own message."""
+    from dags_support import task_context
+
+    dag = parse_dags(runtime).dags["ml_model_rollback"]
+    assert dag.schedule is None and dag.catchup is False
+    assert set(dag.params) == {"model", "target_version", "reason"}
+    assert dag.params["model"] == "digits-classifier"
+    rollback = dag.get_task("rollback_model")
+    assert rollback.namespace == "ml-serving"
+    notify = dag.get_task("notify_rollback")
+    assert notify.upstream_task_ids == {"rollback_model"}
+    for target, expected in ((None, []), (3, ["--to-version", "3"])):
+        task = copy.copy(dag.get_task("rollback_model"))  # rendering changes the task
+        context = task_context(dag, task, target_version=target, reason="bad model")
+        task.render_template_fields(context)
+        assert task.arguments == [
+            "--model-name", "digits-classifier", "--reason", "bad model", *expected,
+        ]  # fmt: skip
+    if runtime == "kubernetes":
+        assert rollback.cmds == ["trainer", "rollback"]
+    else:
+        assert rollback.command == "rollback"
+
+
 def test_sensors_follow_configuration(parse_dags) -> None:
     kube = parse_dags(
         "kubernetes", ML_PIPELINE_SENSOR_POKE_SECONDS="30", ML_PIPELINE_SENSOR_TIMEOUT_SECONDS="900"
     ).dags["ml_full_training_pipeline"]
     s3 = kube.get_task("wait_for_training_data")
-    assert (s3.bucket_name, s3.bucket_key) == ("datasets", "daily/{{ ds }}/features.parquet")
+    assert (s3.bucket_name, s3.bucket_key) == (
+        "datasets",
+        "daily/{{ data_date(params, dag_run) }}/features.parquet",
+    )
     assert s3.deferrable is True
+    assert s3.aws_conn_id == "aws_default"
     assert (s3.poke_interval, s3.timeout) == (30, 900)
     ext = kube.get_task("wait_for_preprocessing")
     assert (ext.external_dag_id, ext.external_task_ids) == (
@@ -143,13 +179,20 @@ def test_sensors_follow_configuration(parse_dags) -> None:
     )
     assert ext.allowed_states == ["success"]
     assert ext.failed_states == ["failed", "upstream_failed"]
-    assert ext.execution_delta == timedelta(0)
-    assert ext.mode == "reschedule"
+    assert ext.execution_date_fn is not None  # the producer run of the data date
+    assert ext.deferrable is True
     assert (ext.poke_interval, ext.timeout) == (30, 900)
-    # dag.test() runs triggers inline without their timeout: locally the sensor reschedules.
+    # The local runtime under a real Airflow defers like the cluster does ...
     local = parse_dags("local").dags["ml_full_training_pipeline"]
-    assert local.get_task("wait_for_training_data").mode == "reschedule"
-    assert local.get_task("wait_for_training_data").deferrable is False
+    for sensor in ("wait_for_training_data", "wait_for_preprocessing"):
+        assert local.get_task(sensor).deferrable is True
+    # ... but dag.test() runs triggers inline without their timeout: there they reschedule.
+    dag_test = parse_dags("local", ML_PIPELINE_DEFER_SENSORS="false").dags[
+        "ml_full_training_pipeline"
+    ]
+    for sensor in ("wait_for_training_data", "wait_for_preprocessing"):
+        assert dag_test.get_task(sensor).mode == "reschedule"
+        assert dag_test.get_task(sensor).deferrable is False
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -196,7 +239,7 @@ def test_parsing_needs_no_network_and_no_heavy_imports(tmp_path: Path, runtime: 
     )
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
-    assert report["dags"] == ["data_preprocessing_pipeline", "ml_full_training_pipeline"]
+    assert report["dags"] == sorted(ALL_DAG_IDS)
     assert report["heavy"] == []
 
 

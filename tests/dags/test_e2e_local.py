@@ -95,6 +95,10 @@ class World:
             alias="champion",
         )["model_version"]["version"]
 
+    def version_tags(self, version: str) -> dict[str, str]:
+        found = _mlflow_get(self.tracking_uri, "model-versions/get", name=MODEL, version=version)
+        return {t["key"]: t["value"] for t in found["model_version"].get("tags", [])}
+
     def versions(self) -> list[str]:
         found = _mlflow_get(self.tracking_uri, "model-versions/search", filter=f"name='{MODEL}'")
         return sorted(v["version"] for v in found.get("model_versions", []))
@@ -193,6 +197,20 @@ def world(stack, webhook, tmp_path_factory) -> World:
     )
     plan_b = [training(D3), training(D4)]  # D4: no producer run, no partition
     runs.update(zip(["corrupt", "missing"], _run_plan(env, plan_b, work, "b"), strict=True))
+    # A worse model promoted by hand (the drifted day's best trial), then the rollback DAG.
+    worse = runs["drifted"]["xcom"]["hyperparameter_tuning.select_best_model"]["run_id"]
+    subprocess.run(
+        [sys.executable, "-m", "ml_trainer", "deploy", "--run-id", worse, "--model-name", MODEL,
+         "--data-path", f"s3://processed/{D2}/", "--reason", "promoted by hand"],
+        env=env | {"XCOM_RETURN_PATH": str(work / "by-hand.json")},
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    rollback = {
+        "dag_id": "ml_model_rollback",
+        "date": D4,
+        "conf": {"model": MODEL, "reason": "the hand-promoted model is worse"},
+    }
+    runs.update(zip(["rollback"], _run_plan(env, [rollback], work, "c"), strict=True))
     return World(
         runs,
         received,
@@ -323,8 +341,36 @@ def test_a_missing_partition_times_out_the_sensor_and_notifies(world: World) -> 
     assert any(":red_circle:" in t for t in world.texts_about(D4)), world.notifications
 
 
-def test_the_champion_moved_only_once(world: World) -> None:
-    """After every scenario above: one deploy happened, so one version is champion."""
+def test_the_rollback_dag_puts_the_previous_champion_back_and_says_so(world: World) -> None:
+    run = world.runs["rollback"]
+    assert run["state"] == "success", run["tasks"]
+    assert world.xcom("rollback", "rollback_model") == {
+        "model_name": MODEL,
+        "version": "1",
+        "alias": "champion",
+        "previous_version": "2",
+    }
+    assert world.xcom("rollback", "notify_rollback")["notified"] is True
+    (text,) = [n["text"] for n in world.notifications if ":leftwards_arrow_with_hook:" in n["text"]]
+    assert "version 1 (was 2)" in text and "the hand-promoted model is worse" in text
+
+
+def test_deploys_and_rollbacks_leave_an_audit_trail_in_mlflow(world: World) -> None:
+    """DEPLOYED_BY / IMAGE_TAG reach the trainer: MLflow records which run deployed what."""
+    happy, rollback = world.runs["happy"]["run_id"], world.runs["rollback"]["run_id"]
+    first = world.version_tags("1")
+    assert first["deployed_by"].endswith(f" via ml_full_training_pipeline/{happy}")
+    assert first["deployed_image_tag"] == "local"
+    assert first["restored_by"].endswith(f" via ml_model_rollback/{rollback}")
+    assert world.version_tags("2")["rolled_back_by"].endswith(f" via ml_model_rollback/{rollback}")
+    best = world.xcom("happy", "hyperparameter_tuning.select_best_model")["run_id"]
+    found = _mlflow_get(world.tracking_uri, "runs/get", run_id=best)["run"]["data"]["tags"]
+    assert {t["key"]: t["value"] for t in found}["image_tag"] == "local"
+
+
+def test_the_pipeline_deployed_once_and_the_rollback_undid_the_hand_deploy(world: World) -> None:
+    """After every scenario above: the pipeline deployed version 1 once; version 2 (by hand)
+    was rolled back, so version 1 is champion again."""
     assert world.champion() == "1"
-    assert world.versions() == ["1"]
+    assert world.versions() == ["1", "2"]
     print(f"e2e scenarios took {world.seconds:.0f}s")

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -35,7 +36,8 @@ FAKE_TRAINER = textwrap.dedent(
         os.makedirs(os.path.dirname(path), exist_ok=True)
         env = {k: os.environ.get(k) for k in (
             "MLFLOW_TRACKING_URI", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "DATA_DATE",
-            "CUDA_VISIBLE_DEVICES", "MLFLOW_EXPERIMENT_NAME", "ML_PLATFORM_PROFILE")}
+            "CUDA_VISIBLE_DEVICES", "MLFLOW_EXPERIMENT_NAME", "ML_PLATFORM_PROFILE",
+            "DEPLOYED_BY", "GIT_SHA", "IMAGE_TAG")}
         json.dump({"command": command, "args": args, "env": env, "path": path,
                    "previous_file_existed": previous}, open(path, "w"))
     if mode == "bad-json":
@@ -73,6 +75,7 @@ def make_operator(**kwargs: Any):
 
 
 def context(try_number: int = 1, map_index: int = -1) -> dict[str, Any]:
+    """A manual run of 2024-02-03 by `alice`, pinned to bundle version `abc123`."""
     pushed: dict[str, Any] = {}
     ti = SimpleNamespace(
         task_id="data_preparation.validate_data",
@@ -80,8 +83,18 @@ def context(try_number: int = 1, map_index: int = -1) -> dict[str, Any]:
         try_number=try_number,
         xcom_push=lambda key, value: pushed.__setitem__(key, value),
         pushed=pushed,
+        bundle_instance=SimpleNamespace(name="ml-platform", version="abc123"),
     )
-    return {"ti": ti, "ds": "2024-02-03"}
+    logical_date = datetime(2024, 2, 3, tzinfo=UTC)
+    dag_run = SimpleNamespace(
+        dag_id="ml_full_training_pipeline",
+        run_id="manual__2024-02-03",
+        logical_date=logical_date,
+        run_after=logical_date,
+        run_type="manual",
+        triggering_user_name="alice",
+    )
+    return {"ti": ti, "dag_run": dag_run, "params": {}, "ds": "2024-02-03"}
 
 
 def test_the_factory_builds_the_local_operator(local_env) -> None:
@@ -104,6 +117,10 @@ def test_success_returns_the_json_as_xcom_with_the_env_contract(local_env) -> No
     assert env["DATA_DATE"] == "2024-02-03"
     assert env["CUDA_VISIBLE_DEVICES"] == ""  # cpu profile
     assert env["MLFLOW_EXPERIMENT_NAME"] == "ml-training-pipeline"
+    # the audit trail the trainer writes to MLflow (run tags, registered-version tags)
+    assert env["DEPLOYED_BY"] == "alice via ml_full_training_pipeline/manual__2024-02-03"
+    assert env["GIT_SHA"] == "abc123"  # the DAG bundle version of the run
+    assert env["IMAGE_TAG"] == "local"  # no image in the local runtime
     assert result["previous_file_existed"] is False
     assert not Path(result["path"]).exists()  # the try's folder is removed after success
 
@@ -205,8 +222,11 @@ WORKER = """
 import sys
 from types import SimpleNamespace
 from ml_pipeline.tasks import pod_task
+from datetime import UTC, datetime
 ti = SimpleNamespace(task_id="t", map_index=-1, try_number=1, xcom_push=lambda **k: None)
-pod_task("validate_data", "validate", []).execute({"ti": ti, "ds": "2024-01-01"})
+day = datetime(2024, 1, 1, tzinfo=UTC)
+run = SimpleNamespace(dag_id="d", run_id="r", logical_date=day, run_after=day, run_type="manual")
+pod_task("validate_data", "validate", []).execute({"ti": ti, "dag_run": run, "params": {}})
 """
 
 

@@ -110,6 +110,11 @@ def assert_common(pod: k8s.V1Pod, *, command: str, namespace: str) -> None:
     assert env["AWS_DEFAULT_REGION"] == "us-east-1"
     assert env["DATA_DATE"] == DS
     assert env["MLFLOW_EXPERIMENT_NAME"] == "ml-training-pipeline"
+    # the audit trail: who (a scheduled run), which DAG version (unversioned here), which image
+    assert env["DEPLOYED_BY"].startswith("scheduler via ")
+    assert env["DEPLOYED_BY"].endswith(f"/scheduled__{DS}T00:00:00+00:00")
+    assert env["GIT_SHA"] == ""
+    assert env["IMAGE_TAG"] == "0.1.0"
     assert env["AWS_ACCESS_KEY_ID"] == ("secret", "ml-platform-object-store", "AWS_ACCESS_KEY_ID")
     assert env["AWS_SECRET_ACCESS_KEY"] == (
         "secret",
@@ -274,6 +279,19 @@ def test_deploy_model_pod_runs_in_the_serving_namespace(training_dag) -> None:
         "--data-path", f"s3://processed/{DS}/",
         "--reason", "candidate 0.9700 >= champion 0.9500 + 0.005",
     ]  # fmt: skip
+
+
+def test_a_pod_of_a_run_without_a_logical_date_gets_the_trigger_day(training_dag) -> None:
+    task = training_dag.get_task("evaluate_model")
+    triggered = datetime(2031, 5, 2, 9, 30, tzinfo=UTC)
+    context = task_context(training_dag, task, ds=None, run_after=triggered)
+    task.render_template_fields(context)
+    env = env_of(task.build_pod_request_obj(context, dry_run=True))
+    assert env["DATA_DATE"] == "2031-05-02"
+    assert env["DEPLOYED_BY"] == (
+        f"admin via ml_full_training_pipeline/manual__{triggered.isoformat()}"
+    )
+    assert task.arguments[task.arguments.index("--data-path") + 1] == "s3://processed/2031-05-02/"
 
 
 def test_generate_features_pod(parse_dags) -> None:

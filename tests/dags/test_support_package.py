@@ -93,11 +93,15 @@ def test_train_arguments_are_rendered_not_templated() -> None:
 
 # --------------------------------------------------------------------------- selection
 def _result(trial_id: str, accuracy: float, f1: float = 0.5, loss: float = 1.0) -> dict[str, Any]:
+    """A train XCom whose validation metrics equal its test metrics (unless overridden)."""
     return {
         "trial_id": trial_id,
         "accuracy": accuracy,
         "f1_score": f1,
         "loss": loss,
+        "val_accuracy": accuracy,
+        "val_f1_score": f1,
+        "val_loss": loss,
         "run_id": f"run-{trial_id}",
         "model_uri": f"models:/m-{trial_id}",
         "params": {"lr": 0.1},
@@ -120,6 +124,16 @@ def test_select_best_tolerates_failed_trials_down_to_the_minimum() -> None:
         NotEnoughTrials, match=r"only 1 of 3 trials succeeded .* is 2; failed trials: b, c"
     ):
         select_best(values, ["a", "b", "c"], 2)
+
+
+def test_select_best_ranks_trials_on_the_validation_split_not_the_test_split() -> None:
+    """The test split is kept for the champion comparison: choosing on it would bias the
+    candidate's test score upwards (the trial that got lucky on test would always win)."""
+    lucky_on_test = {**_result("a", accuracy=0.99), "val_accuracy": 0.80}
+    best_on_validation = {**_result("b", accuracy=0.90), "val_accuracy": 0.95}
+    best = select_best([lucky_on_test, best_on_validation], ["a", "b"], 1)
+    assert best.trial_id == "b"
+    assert best.val_accuracy == 0.95
 
 
 def test_select_best_ignores_results_of_trials_it_did_not_plan() -> None:
@@ -327,16 +341,79 @@ def test_the_webhook_url_may_come_from_a_variable(capture_server, monkeypatch) -
     assert "data_preparation.validate_data" in body["text"] and "2024-01-01" in body["text"]
 
 
-def test_an_unreachable_webhook_fails_the_summary_but_not_a_callback(monkeypatch) -> None:
-    from ml_pipeline.notify import WebhookError, send, send_summary
+def test_a_webhook_outage_is_retried_then_warned_about_never_raised(monkeypatch, caplog) -> None:
+    """A deploy that happened must not become a failed run because the chat is down."""
+    from ml_pipeline import notify
 
+    monkeypatch.setattr(notify, "RETRY_DELAYS_S", (0.0, 0.0))
     monkeypatch.setenv(
         "AIRFLOW_CONN_ML_PIPELINE_WEBHOOK",
         json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/hook"}),
     )
-    with pytest.raises(WebhookError, match=r"127\.0\.0\.1:9/hook"):
-        send_summary(SUMMARY)
-    assert send("text", strict=False) is False
+    with caplog.at_level("WARNING", logger="ml_pipeline.notify"):
+        assert notify.send_summary(SUMMARY) is False
+    assert "not delivered after 3 attempts" in caplog.text and "127.0.0.1:9/hook" in caplog.text
+    assert notify.send("text") is False
+
+
+def test_a_webhook_that_fails_once_gets_the_message_on_retry(capture_server, monkeypatch) -> None:
+    from ml_pipeline import notify
+
+    url, bodies = capture_server
+    calls = {"n": 0}
+    real_post = notify.post_webhook
+
+    def flaky_post(target: str, payload: dict[str, Any]) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise notify.WebhookError("webhook POST failed: 503 Service Unavailable")
+        return real_post(target, payload)
+
+    monkeypatch.setattr(notify, "post_webhook", flaky_post)
+    monkeypatch.setattr(notify, "RETRY_DELAYS_S", (0.0, 0.0))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ML_PIPELINE_WEBHOOK", json.dumps({"conn_type": "http", "host": url})
+    )
+    assert notify.send_summary(SUMMARY) is True
+    assert calls["n"] == 2 and len(bodies) == 1
+
+
+def _failure_context(deploy_state: str | None, deployed: dict[str, Any] | None) -> dict[str, Any]:
+    """The context a DAG failure callback gets, with the run's deploy_model outcome."""
+    from types import SimpleNamespace
+
+    dag_run = SimpleNamespace(dag_id="ml_full_training_pipeline", run_id="manual__1")
+    ti = SimpleNamespace(
+        task_id="send_notification",
+        map_index=-1,
+        xcom_pull=lambda task_ids=None, **_: deployed if task_ids == "deploy_model" else None,
+        get_task_states=lambda **_: {"manual__1": {"deploy_model": deploy_state}},
+    )
+    dag = SimpleNamespace(dag_id="ml_full_training_pipeline", task_ids=["deploy_model"])
+    return {"dag": dag, "dag_run": dag_run, "ti": ti, "ds": "2024-01-01", "reason": "boom"}
+
+
+def test_a_failure_after_a_deploy_says_what_was_deployed() -> None:
+    from ml_pipeline.notify import failure_text
+
+    deployed = {"model_name": "digits-classifier", "version": "7", "previous_version": "6"}
+    text = failure_text(_failure_context("success", deployed))
+    assert "nothing was deployed" not in text
+    assert "deploy_model DID make digits-classifier version 7 the champion (previous 6)" in text
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("skipped", "nothing was deployed by this run; the champion is unchanged"),
+        (None, "nothing was deployed by this run; the champion is unchanged"),
+        ("failed", "deploy_model failed"),
+    ],
+)
+def test_a_failure_without_a_deploy_says_so(state: str | None, expected: str) -> None:
+    from ml_pipeline.notify import failure_text
+
+    assert expected in failure_text(_failure_context(state, None))
 
 
 def test_deadline_callback_is_awaitable_and_reports_the_run(capture_server, monkeypatch) -> None:

@@ -27,9 +27,9 @@ def test_every_subcommand_explains_itself_with_help(
 
 @pytest.mark.slow
 def test_cli_up_status_reuse_down_on_taken_ports_leaves_no_process(
-    tmp_path: Path, devstack_cli: CliRunner, leftover_processes: Callable[[Path], list[str]]
+    stack_root: Path, devstack_cli: CliRunner, leftover_processes: Callable[[Path], list[str]]
 ) -> None:
-    root = str(tmp_path / "root")
+    root = str(stack_root)
     with socket.socket() as minio_blocker, socket.socket() as mlflow_blocker:
         for blocker in (minio_blocker, mlflow_blocker):
             blocker.bind((HOST, 0))

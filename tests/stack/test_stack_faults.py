@@ -17,7 +17,7 @@ from devstack.errors import ServerStartError, StackConflictError, ToolMissingErr
 from devstack.minio_server import find_minio_binary, minio_spec
 from devstack.ports import HOST, choose_port, ephemeral_port
 from devstack.process import ProcessRef, process_start_ticks, spawn, stop_group, wait_until_healthy
-from devstack.stack import Stack
+from devstack.stack import HOLD_AFTER_SPAWN_ENV, Stack
 from devstack.state import Credentials, ServerState, StackState, save_state
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
@@ -73,8 +73,10 @@ def test_missing_mlflow_executable_is_a_one_line_error_naming_make_tools(tmp_pat
     assert not (tmp_path / "root" / "logs").exists(), "nothing may start before the check"
 
 
-def test_server_exiting_during_start_up_reports_its_log_tail_and_log_path(tmp_path: Path) -> None:
-    root = tmp_path / "root"
+def test_server_exiting_during_start_up_reports_its_log_tail_and_log_path(
+    stack_root: Path,
+) -> None:
+    root = stack_root
     root.mkdir()
     # MinIO refuses a root password shorter than 8 characters and exits at once.
     (root / "credentials.json").write_text(
@@ -138,39 +140,71 @@ def test_down_with_nothing_running_is_a_no_op(
     assert "nothing running" in result.stderr
 
 
-@pytest.mark.slow
-def test_ctrl_c_during_up_stops_everything_that_was_started(
-    tmp_path: Path,
-    clean_env: dict[str, str],
-    leftover_processes: Callable[[Path], list[str]],
-) -> None:
-    root = tmp_path / "root"
+def _interrupt_up_after_spawning(
+    server: str, root: Path, env: dict[str, str], *extra_args: str
+) -> tuple[subprocess.Popen[str], dict[str, dict], str]:
+    """Run `devstack up`, held by the test hook right after it spawned `server`; send SIGINT
+    once `server` is recorded (it cannot finish starting first); return what was recorded."""
     devstack = Path(sys.executable).parent / "devstack"
     up = subprocess.Popen(
-        [str(devstack), "up", "--root", str(root), "--minio-port", "0", "--mlflow-port", "0"],
-        env=clean_env,
+        [
+            str(devstack), "up", "--root", str(root),
+            "--minio-port", "0", "--minio-console-port", "0", "--mlflow-port", "0", *extra_args,
+        ],
+        env=env | {HOLD_AFTER_SPAWN_ENV: server},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
+    )  # fmt: skip
     try:
-        # Interrupt once MLflow is spawned: MinIO is up, MLflow and the DB migration are busy.
         state_file = root / "stack.json"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # a busy 2-core machine: generous, never hit normally
         while time.monotonic() < deadline and up.poll() is None:
-            if state_file.is_file() and "mlflow" in json.loads(state_file.read_text())["servers"]:
+            if state_file.is_file() and server in json.loads(state_file.read_text())["servers"]:
                 break
             time.sleep(0.05)
+        assert up.poll() is None, f"`devstack up` ended before holding: {up.communicate()}"
         recorded = json.loads(state_file.read_text())["servers"]
         up.send_signal(signal.SIGINT)
-        _, stderr = up.communicate(timeout=60)
+        _, stderr = up.communicate(timeout=120)
     finally:
         if up.poll() is None:
             up.kill()
             up.communicate()
+    return up, recorded, stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_up_stops_everything_that_was_started(
+    stack_root: Path,
+    clean_env: dict[str, str],
+    leftover_processes: Callable[[Path], list[str]],
+) -> None:
+    # Held after MLflow is spawned: MinIO is up, MLflow and the DB migration are busy.
+    up, recorded, stderr = _interrupt_up_after_spawning("mlflow", stack_root, clean_env)
     assert up.returncode == 130, stderr
+    assert "holds here until interrupted (test hook)" in stderr
     assert "interrupted" in stderr
+    assert set(recorded) == {"minio", "mlflow"}
     for name, server in recorded.items():
         assert not ProcessRef(server["pid"], server["start_ticks"]).is_alive(), name
-    assert leftover_processes(root) == []
-    assert not (root / "stack.json").exists()
+    assert leftover_processes(stack_root) == []
+    assert not (stack_root / "stack.json").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_airflow_start_up_stops_the_airflow_components_too(
+    stack_root: Path,
+    clean_env: dict[str, str],
+    leftover_processes: Callable[[Path], list[str]],
+) -> None:
+    # Held after the scheduler is spawned: the api-server is up, the scheduler starting.
+    up, recorded, stderr = _interrupt_up_after_spawning(
+        "airflow-scheduler", stack_root, clean_env, "--airflow", "--airflow-port", "0"
+    )
+    assert up.returncode == 130, stderr
+    assert set(recorded) == {"minio", "mlflow", "airflow-api-server", "airflow-scheduler"}
+    for name, server in recorded.items():
+        assert not ProcessRef(server["pid"], server["start_ticks"]).is_alive(), name
+    assert leftover_processes(stack_root) == []
+    assert not (stack_root / "stack.json").exists()

@@ -207,7 +207,16 @@ def test_same_seed_gives_the_same_metrics_on_cpu(
     again = _train(stack, tmp_path / "again.json", day, GOOD, f"again-{uuid.uuid4().hex[:6]}")
     assert again.code == 0 and again.xcom is not None
     assert again.xcom["run_id"] != good_run["run_id"]
-    for key in ("accuracy", "f1_score", "loss", "val_accuracy", "best_epoch", "epochs_run"):
+    for key in (
+        "accuracy",
+        "f1_score",
+        "loss",
+        "val_accuracy",
+        "val_f1_score",
+        "val_loss",
+        "best_epoch",
+        "epochs_run",
+    ):
         assert again.xcom[key] == good_run[key], key
 
 
@@ -343,6 +352,10 @@ def test_rollback_moves_the_champion_back_to_previous(
     assert promoted.code == 0 and promoted.xcom["previous_version"] == "1"
     assert _aliases(stack, name) == {"champion": "2", "previous": "1"}
 
+    missing = trainer("rollback", "--model-name", name, "--to-version", "7")
+    assert missing.code == 1 and "has no version 7" in missing.stderr
+    assert _aliases(stack, name) == {"champion": "2", "previous": "1"}
+
     rolled = trainer("rollback", "--model-name", name, "--reason", "weak model in production")
     assert rolled.code == 0, rolled.stderr
     assert rolled.xcom == {
@@ -356,6 +369,13 @@ def test_rollback_moves_the_champion_back_to_previous(
     again = trainer("rollback", "--model-name", name)
     assert again.code == 1 and "nothing to roll back to" in again.stderr
     assert _aliases(stack, name) == {"champion": "1"}
+
+    pinned = trainer("rollback", "--model-name", name, "--to-version", "2")
+    assert pinned.code == 0, pinned.stderr
+    assert (pinned.xcom["version"], pinned.xcom["previous_version"]) == ("2", "1")
+    assert _aliases(stack, name) == {"champion": "2"}
+    same = trainer("rollback", "--model-name", name, "--to-version", "2")
+    assert same.code == 1 and "already the champion" in same.stderr
 
 
 # ---------------------------------------------------------------------------- serving

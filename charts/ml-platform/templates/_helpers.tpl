@@ -532,6 +532,7 @@ prints "true" or nothing.
         "s3Region" (include "ml-platform.s3.region" .))
     "objectStoreSecret" ($objectStoreSecret | default nil)
     "mlflowAuthSecret" ($mlflowAuthSecret | default nil)
+    "objectStoreConnectionId" .Values.airflowIntegration.connectionId
     "gpuTaint" (dict "key" .Values.gpuTaint.key "value" (toString .Values.gpuTaint.value) "effect" .Values.gpuTaint.effect)
     "profiles" $profiles -}}
 {{- toPrettyJson $config -}}

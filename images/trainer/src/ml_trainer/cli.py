@@ -194,7 +194,12 @@ def _deploy(args: argparse.Namespace) -> dict[str, Any]:
 def _rollback(args: argparse.Namespace) -> dict[str, Any]:
     from ml_trainer import registry
 
-    return registry.rollback(args.model_name, reason=args.reason, deployed_by=args.deployed_by)
+    return registry.rollback(
+        args.model_name,
+        reason=args.reason,
+        deployed_by=args.deployed_by,
+        to_version=args.to_version,
+    )
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -317,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Train the MLP on a processed split, tracked in MLflow; checkpoints every epoch and resumes.\n"
         "Device: CUDA when present (bf16 autocast, TF32), else CPU (deterministic for a seed).\n"
         "With --checkpoint-uri a rerun resumes from the last epoch in the same MLflow run.",
-        "accuracy, f1_score, loss (test split), val_accuracy, best_epoch, run_id, model_uri, params,\n"
+        "accuracy, f1_score, loss (test split), val_accuracy, val_f1_score, val_loss (validation\n"
+        "split, best epoch), best_epoch, run_id, model_uri, params,\n"
         "trial_id, device, epochs_run, resumed_from_epoch, data_hash",
     )
     add_train_arguments(p)
@@ -379,10 +385,16 @@ def build_parser() -> argparse.ArgumentParser:
         subparsers,
         "rollback",
         _rollback,
-        "Move alias 'champion' back to the version under 'previous' (after a load test) and clear 'previous'.",
+        "Move alias 'champion' back to the version under 'previous' (or to --to-version) after a "
+        "load test, and clear 'previous'.",
         "model_name, version (the champion now), alias, previous_version (the champion before)",
     )
     p.add_argument("--model-name", required=True, help="registered model name")
+    p.add_argument(
+        "--to-version",
+        type=lambda text: str(positive_int(text)),
+        help="the version to make champion (default: the one under 'previous')",
+    )
     p.add_argument("--reason", default="", help="why (recorded on both versions)")
     p.add_argument("--deployed-by", help="who (default $DEPLOYED_BY or user@host)")
 

@@ -5,8 +5,9 @@ deploy   registers the run's model (a rerun for the same run reuses its version)
          why on the version, then loads `models:/<name>@champion` the way serving will and
          scores sample rows of the test split. If that smoke test fails, both aliases are
          put back and the command fails.
-rollback points `champion` back at `previous` (after the same kind of smoke test) and
-         clears `previous`, so a second rollback cannot re-promote the bad version.
+rollback points `champion` back at `previous` — or at the version `--to-version` names —
+         (after the same kind of smoke test) and clears `previous`, so a second rollback
+         cannot re-promote the bad version.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ REGISTRATION_TIMEOUT_S = 120
 def default_actor() -> str:
     """Who is deploying: $DEPLOYED_BY (the DAG passes its run), else user@host."""
     return os.environ.get("DEPLOYED_BY") or f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def deployment_source() -> dict[str, str]:
+    """`deployed_git_sha` / `deployed_image_tag` from $GIT_SHA / $IMAGE_TAG (set by the DAG:
+    the DAG bundle version and the trainer image of the deploying run), when set."""
+    source = {
+        "deployed_git_sha": os.environ.get("GIT_SHA", ""),
+        "deployed_image_tag": os.environ.get("IMAGE_TAG", ""),
+    }
+    return {key: value for key, value in source.items() if value}
 
 
 def _now() -> str:
@@ -144,6 +155,7 @@ def deploy(
                 "deployed_at": _now(),
                 "deploy_reason": reason or "promoted by `trainer deploy`",
                 "replaced_version": before.champion or "",
+                **deployment_source(),
             }.items():
                 client.set_model_version_tag(model_name, version, key, value)
 
@@ -182,7 +194,12 @@ def deploy(
     }
 
 
-def rollback(model_name: str, reason: str = "", deployed_by: str | None = None) -> dict[str, Any]:
+def rollback(
+    model_name: str,
+    reason: str = "",
+    deployed_by: str | None = None,
+    to_version: str | None = None,
+) -> dict[str, Any]:
     from mlflow import MlflowClient
 
     tracking.configure()
@@ -200,17 +217,24 @@ def rollback(model_name: str, reason: str = "", deployed_by: str | None = None) 
                     "check --model-name.",
                 ) from exc
             raise
-    if before.previous is None:
+    target = to_version or before.previous
+    if target is None:
         raise TrainerError(
             f"Registered model {model_name!r} has no {PREVIOUS!r} alias (champion: {before.champion}), "
             "so there is nothing to roll back to.",
-            "deploy a known-good run with `trainer deploy --run-id R ...` instead.",
+            "pass --to-version with a known-good version, or deploy a known-good run with "
+            "`trainer deploy --run-id R ...`.",
         )
-    after = Aliases(champion=before.previous, previous=None)
+    if to_version is not None:
+        _require_version(client, model_name, to_version)
+    if target == before.champion:
+        raise TrainerError(
+            f"Version {target} of {model_name!r} is already the champion: nothing to roll back.",
+            "pass another --to-version, or leave the champion as it is.",
+        )
+    after = Aliases(champion=target, previous=None)
     actor, now = deployed_by or default_actor(), _now()
-    with tracking.mlflow_errors(
-        f"move alias {CHAMPION!r} of {model_name!r} back to {before.previous}"
-    ):
+    with tracking.mlflow_errors(f"move alias {CHAMPION!r} of {model_name!r} back to {target}"):
         write_aliases(client, model_name, after)
     try:
         smoke_test(model_name, np.zeros((1, len(contract.FEATURE_COLUMNS)), dtype=np.float32), None)
@@ -218,7 +242,7 @@ def rollback(model_name: str, reason: str = "", deployed_by: str | None = None) 
         with tracking.mlflow_errors(f"put the aliases of {model_name!r} back"):
             write_aliases(client, model_name, before)
         raise TrainerError(
-            f"Version {before.previous} of {model_name} cannot be served, aliases left as they were: "
+            f"Version {target} of {model_name} cannot be served, aliases left as they were: "
             f"{exc.problem}",
             "deploy another known-good run with `trainer deploy` instead.",
         ) from exc
@@ -235,16 +259,28 @@ def rollback(model_name: str, reason: str = "", deployed_by: str | None = None) 
             "restored_at": now,
             "restore_reason": reason,
         }.items():
-            client.set_model_version_tag(model_name, before.previous, key, value or "rollback")
+            client.set_model_version_tag(model_name, target, key, value or "rollback")
     log.info(
-        "champion of %s rolled back from version %s to %s",
-        model_name,
-        before.champion,
-        before.previous,
+        "champion of %s rolled back from version %s to %s", model_name, before.champion, target
     )
     return {
         "model_name": model_name,
-        "version": before.previous,
+        "version": target,
         "alias": CHAMPION,
         "previous_version": before.champion,
     }
+
+
+def _require_version(client: Any, model_name: str, version: str) -> None:
+    from mlflow.exceptions import RestException
+
+    with tracking.mlflow_errors(f"look up version {version} of {model_name!r}"):
+        try:
+            client.get_model_version(model_name, version)
+        except RestException as exc:
+            if tracking.is_not_found(exc):
+                raise TrainerError(
+                    f"Registered model {model_name!r} has no version {version}.",
+                    "pass a version listed in MLflow's registry to --to-version.",
+                ) from exc
+            raise

@@ -308,7 +308,11 @@ def run(job: TrainJob, store: ObjectStore | None = None) -> dict[str, Any]:
                 "accuracy": test.accuracy,
                 "f1_score": test.f1,
                 "loss": test.loss,
+                # the best epoch's validation scores: what model selection ranks trials on
+                # (the test scores above are kept for the comparison with the champion)
                 "val_accuracy": best_val.get("val_accuracy"),
+                "val_f1_score": best_val.get("val_f1"),
+                "val_loss": best_val.get("val_loss"),
                 "best_epoch": early_stopping.best_epoch,
                 "run_id": run_id,
                 "model_uri": model_uri,

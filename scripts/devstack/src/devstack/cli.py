@@ -16,6 +16,7 @@ from devstack.cluster.cli import add_cluster_parser, run_cluster_command
 from devstack.errors import DevstackError
 from devstack.paths import default_root
 from devstack.stack import (
+    DEFAULT_AIRFLOW_PORT,
     DEFAULT_MINIO_CONSOLE_PORT,
     DEFAULT_MINIO_PORT,
     DEFAULT_MLFLOW_PORT,
@@ -65,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Start MinIO and the MLflow server, create the buckets from "
             "charts/ml-platform/values.yaml and migrate the Airflow DB (once per root). "
-            "A taken port is replaced by a free one. Reuses a healthy stack already "
-            "running under the root; Ctrl-C stops whatever was started."
+            "With --airflow, also a real Airflow (api-server with the UI, scheduler with the "
+            "LocalExecutor, dag-processor, triggerer) on the DAGs folder of this checkout. "
+            "A taken port is replaced by a free one (0: any free port). Reuses a healthy stack "
+            "already running under the root; Ctrl-C stops whatever was started."
         ),
     )
     _add_root(up)
@@ -75,9 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--minio-console-port",
         type=int,
         default=DEFAULT_MINIO_CONSOLE_PORT,
-        help="MinIO web console port",
+        help="MinIO web console port (default: any free port)",
     )
     up.add_argument("--mlflow-port", type=int, default=DEFAULT_MLFLOW_PORT, help="MLflow port")
+    up.add_argument(
+        "--airflow",
+        action="store_true",
+        help="also run Airflow: UI + REST API, scheduler, dag-processor, triggerer",
+    )
+    up.add_argument(
+        "--airflow-port",
+        type=int,
+        default=DEFAULT_AIRFLOW_PORT,
+        help=f"Airflow UI / REST API port (default: {DEFAULT_AIRFLOW_PORT})",
+    )
+    up.add_argument(
+        "--schedule",
+        action="store_true",
+        help="let the scheduler create the DAGs' scheduled (@daily) runs too "
+        "(default: only the runs you trigger)",
+    )
     up.add_argument(
         "--tools-dir",
         type=Path,
@@ -122,6 +142,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
         minio_port=args.minio_port,
         minio_console_port=args.minio_console_port,
         mlflow_port=args.mlflow_port,
+        airflow=args.airflow,
+        airflow_port=args.airflow_port,
+        schedule=args.schedule,
         tools_dir=args.tools_dir,
         start_timeout=args.timeout,
     )
@@ -129,6 +152,14 @@ def _cmd_up(args: argparse.Namespace) -> int:
     _out(f"S3 (MinIO)     {stack.s3_endpoint}   console {stack.console_url}")
     _out(f"MLflow         {stack.mlflow_uri}")
     _out(f"Airflow home   {stack.airflow_home}")
+    if stack.has_airflow:
+        login = stack.airflow_login
+        _out(
+            f"Airflow UI     {stack.airflow_url}   user {login.username}   password {login.password}"
+        )
+        _out(
+            f"Airflow API    {stack.airflow_url}/api/v2   token: POST {stack.airflow_url}/auth/token"
+        )
     _out(f"state, logs    {stack.root}/stack.json, {stack.root}/logs/")
     _out(f'next:          eval "$(devstack env --root {shlex.quote(str(stack.root))})"')
     return 0
@@ -146,7 +177,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return EXIT_NOT_RUNNING
     for s in statuses:
         health = "healthy" if s.healthy else ("UNHEALTHY" if s.alive else "STOPPED")
-        _out(f"{s.name:<8} {health:<9} pid {s.pid:<7} {s.url:<24} log {s.log}")
+        _out(f"{s.name:<21} {health:<9} pid {s.pid:<7} {s.url:<24} log {s.log}")
     return 0 if all(s.healthy for s in statuses) else EXIT_ERROR
 
 

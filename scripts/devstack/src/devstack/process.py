@@ -37,6 +37,9 @@ class ServerSpec:
     env: Mapping[str, str]
     log_path: Path
     health_url: str
+    # A component that reports its health through another server's JSON health endpoint
+    # (`{"<component>": {"status": "healthy"}}`, e.g. Airflow's /api/v2/monitor/health).
+    health_component: str | None = None
     cwd: Path | None = None
     # `verify` of the health request: a CA bundle path for a TLS server with its own CA.
     health_verify: str | bool = True
@@ -103,6 +106,26 @@ def group_is_alive(pgid: int) -> bool:
     return False
 
 
+def processes_naming(root: Path) -> list[str]:
+    """`pid: cmdline` of live processes (not this one) whose command line or environment
+    names `root`: what a stack under `root` may have left running."""
+    needle = str(root).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and (needle in cmdline or needle in environ):
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{entry.name}: {command}")
+    return found
+
+
 def read_log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
     """The last `lines` lines written since the most recent start marker."""
     try:
@@ -141,11 +164,19 @@ def spawn(spec: ServerSpec) -> ProcessRef:
     return ProcessRef(pid=process.pid, start_ticks=process_start_ticks(process.pid))
 
 
-def is_healthy(url: str, timeout: float = 2.0, verify: str | bool = True) -> bool:
-    """True when `url` answers HTTP 200 (`verify`: as in `requests`, e.g. a CA bundle path)."""
+def is_healthy(
+    url: str, component: str | None = None, timeout: float = 2.0, verify: str | bool = True
+) -> bool:
+    """True when `url` answers HTTP 200 (and, with `component`, reports it healthy).
+    `verify` is as in `requests`, e.g. the CA bundle of a TLS server with its own CA."""
     try:
-        return requests.get(url, timeout=timeout, verify=verify).status_code == 200
-    except requests.RequestException:
+        response = requests.get(url, timeout=timeout, verify=verify)
+        if response.status_code != 200:
+            return False
+        if component is None:
+            return True
+        return (response.json().get(component) or {}).get("status") == "healthy"
+    except (requests.RequestException, ValueError, AttributeError):
         return False
 
 
@@ -154,7 +185,7 @@ def wait_until_healthy(spec: ServerSpec, ref: ProcessRef, timeout: float) -> Non
     deadline = time.monotonic() + timeout
     delay = 0.1
     while True:
-        if is_healthy(spec.health_url, verify=spec.health_verify):
+        if is_healthy(spec.health_url, spec.health_component, verify=spec.health_verify):
             return
         if not ref.is_alive():
             raise ServerStartError(

@@ -4,6 +4,9 @@
         subprocess.run(cmd, env=os.environ | stack.env())
         stack.s3_client().list_buckets()
 
+`Stack(root, airflow=True)` also runs a real Airflow (api-server, scheduler, dag-processor,
+triggerer; `devstack.airflow_servers`) on the same servers and metadata DB.
+
 `Stack(root)` on a root where `devstack up` already runs a healthy stack reuses it: `env()`,
 `s3_client()` and the endpoints work without calling `up()`.
 """
@@ -13,22 +16,33 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
+import secrets
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from devstack import airflow_home as airflow
-from devstack import minio_server, mlflow_server
+from devstack import airflow_servers, minio_server, mlflow_server
+from devstack.airflow_api import AirflowApi
 from devstack.errors import DevstackError, StackConflictError
 from devstack.paths import default_root, repo_root
 from devstack.platform_names import PlatformNames, load_platform_names
 from devstack.ports import HOST, choose_port
-from devstack.process import OneShot, ServerSpec, is_healthy, spawn, stop_group, wait_until_healthy
+from devstack.process import (
+    OneShot,
+    ProcessRef,
+    ServerSpec,
+    is_healthy,
+    spawn,
+    stop_group,
+    wait_until_healthy,
+)
 from devstack.state import (
     STATE_FILE,
     Credentials,
@@ -43,9 +57,14 @@ from devstack.state import (
 log = logging.getLogger(__name__)
 
 SERVERS = (minio_server.NAME, mlflow_server.NAME)
+AIRFLOW_SERVERS = airflow_servers.COMPONENTS
 DEFAULT_MINIO_PORT = 9000
-DEFAULT_MINIO_CONSOLE_PORT = 9001
+DEFAULT_MINIO_CONSOLE_PORT = None  # any free port: the console is for people (printed by `up`)
 DEFAULT_MLFLOW_PORT = 5000
+DEFAULT_AIRFLOW_PORT = 8080
+# Test hook: after spawning the server of this name, `up` waits here until it is interrupted,
+# so a test can send Ctrl-C at a known point of the start-up (tests/stack/test_stack_faults.py).
+HOLD_AFTER_SPAWN_ENV = "DEVSTACK_TEST_HOLD_AFTER_SPAWN"
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,9 @@ class Stack:
 
     Ports are preferences: a taken port is replaced by a free one (logged). Pass `None` for
     any free port (what the tests do, so they never collide with a developer's stack).
+
+    `airflow=True` also starts the Airflow components; `schedule` lets the scheduler create
+    scheduled runs (off: manual runs only), and `airflow_env` is added to their environment.
     """
 
     def __init__(
@@ -74,6 +96,10 @@ class Stack:
         minio_port: int | None = DEFAULT_MINIO_PORT,
         minio_console_port: int | None = DEFAULT_MINIO_CONSOLE_PORT,
         mlflow_port: int | None = DEFAULT_MLFLOW_PORT,
+        airflow: bool = False,
+        airflow_port: int | None = DEFAULT_AIRFLOW_PORT,
+        schedule: bool = False,
+        airflow_env: Mapping[str, str] | None = None,
         tools_dir: Path | None = None,
         bin_dir: Path | None = None,
         names: PlatformNames | None = None,
@@ -87,6 +113,10 @@ class Stack:
             "minio-console": minio_console_port,
             "mlflow": mlflow_port,
         }
+        self.airflow = airflow
+        self.airflow_port = airflow_port
+        self.schedule = schedule
+        self.airflow_env = dict(airflow_env or {})
         self.tools_dir = tools_dir
         self.bin_dir = bin_dir
         self.names = names or load_platform_names()
@@ -94,7 +124,8 @@ class Stack:
         self.migrate_timeout = migrate_timeout
         self.stop_timeout = stop_timeout
         self.reused = False
-        # Seconds each step of the last `up()` took: minio, mlflow, airflow_db_migrate, up.
+        # Seconds each step of the last `up()` took: minio, mlflow, airflow_db_migrate, each
+        # Airflow component, up.
         self.timings: dict[str, float] = {}
         self._state: StackState | None = None
 
@@ -102,15 +133,18 @@ class Stack:
     def up(self) -> Stack:
         """Start MinIO and MLflow, create the buckets, migrate the Airflow DB (once per root).
 
-        Reuses a healthy stack already running under the root (`self.reused` is then True);
-        refuses (StackConflictError) when the root holds a partly running one. On any error
-        or interruption, every process this call started is stopped before it propagates.
+        Reuses a healthy stack already running under the root (`self.reused` is then True),
+        adding the Airflow components when they are asked for and not running yet; refuses
+        (StackConflictError) when the root holds a partly running one. On any error or
+        interruption, every process this call started is stopped before it propagates.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
             existing = load_state(self.root)
             if existing is not None and self._adopt_or_clear(existing):
                 self._ensure_migrated()
+                if self.airflow and not self.has_airflow:
+                    self._start_airflow_on_running(existing)
                 return self
             self._start_fresh()
         return self
@@ -156,9 +190,10 @@ class Stack:
         return self._state
 
     def is_running(self) -> bool:
-        """True when every server is recorded and answers its health check."""
+        """True when every server this stack needs is recorded and answers its health check."""
         statuses = self.status()
-        return {s.name for s in statuses} == set(SERVERS) and all(s.healthy for s in statuses)
+        wanted = set(SERVERS) | (set(AIRFLOW_SERVERS) if self.airflow else set())
+        return wanted <= {s.name for s in statuses} and all(s.healthy for s in statuses)
 
     def status(self) -> list[ServerStatus]:
         """Each recorded server with liveness and health (empty when nothing is recorded)."""
@@ -171,7 +206,7 @@ class Stack:
                 pid=server.pid,
                 url=f"http://{HOST}:{server.port}",
                 alive=server.ref.is_alive(),
-                healthy=is_healthy(server.health_url),
+                healthy=is_healthy(server.health_url, server.health_component),
                 log=server.log,
             )
             for name, server in state.servers.items()
@@ -206,6 +241,26 @@ class Stack:
     @property
     def airflow_home(self) -> Path:
         return airflow.airflow_home(self.root)
+
+    @property
+    def has_airflow(self) -> bool:
+        """True when the Airflow components are recorded as started under this root."""
+        return airflow_servers.API_SERVER in self.state.servers
+
+    @property
+    def airflow_url(self) -> str:
+        """Base URL of the Airflow UI and REST API (`/api/v2`)."""
+        return airflow_servers.api_url(self._server(airflow_servers.API_SERVER).port)
+
+    @property
+    def airflow_login(self) -> airflow_servers.AirflowLogin:
+        """The UI / REST API user (`admin`) and its generated password."""
+        return airflow_servers.load_or_create_login(self.root)
+
+    def airflow_api(self) -> AirflowApi:
+        """A REST API v2 client logged in as the stack's user."""
+        login = self.airflow_login
+        return AirflowApi(self.airflow_url, login.username, login.password)
 
     def s3_client(self) -> Any:
         """A boto3 S3 client with the stack's endpoint and credentials."""
@@ -243,10 +298,11 @@ class Stack:
     def _adopt_or_clear(self, existing: StackState) -> bool:
         """True when `existing` is healthy and now adopted; clears stale state; else refuses."""
         statuses = {
-            name: (server.ref.is_alive(), is_healthy(server.health_url))
+            name: (server.ref.is_alive(), is_healthy(server.health_url, server.health_component))
             for name, server in existing.servers.items()
         }
-        if set(statuses) == set(SERVERS) and all(healthy for _, healthy in statuses.values()):
+        complete = set(statuses) in (set(SERVERS), set(SERVERS) | set(AIRFLOW_SERVERS))
+        if complete and all(healthy for _, healthy in statuses.values()):
             self._state = existing
             self.reused = True
             log.info("a healthy stack is already running under %s; reusing it", self.root)
@@ -259,7 +315,8 @@ class Stack:
             f"{name} {'healthy' if healthy else 'running but unhealthy' if alive else 'stopped'}"
             for name, (alive, healthy) in statuses.items()
         )
-        missing = sorted(set(SERVERS) - set(statuses))
+        wanted = set(SERVERS) | (set(AIRFLOW_SERVERS) if set(statuses) - set(SERVERS) else set())
+        missing = sorted(wanted - set(statuses))
         if missing:
             described += f", {', '.join(missing)} never started"
         raise StackConflictError(
@@ -275,11 +332,7 @@ class Stack:
         state = StackState(
             root=str(self.root), credentials=credentials, buckets=dict(self.names.buckets)
         )
-        taken: set[int] = set()
-        ports = {}
-        for name, preferred in self.preferred_ports.items():
-            ports[name] = choose_port(name, preferred, avoid=taken)
-            taken.add(ports[name])
+        ports = self._choose_ports(self.preferred_ports)
 
         started_at = time.monotonic()
         self.timings = {}
@@ -311,6 +364,8 @@ class Stack:
                 self.timings["airflow_db_migrate"] = migration.duration or 0.0
                 log.info("airflow db migrate took %.1fs", self.timings["airflow_db_migrate"])
                 migration = None
+            if self.airflow:
+                self._start_airflow(state, ports["minio"], ports["mlflow"])
         except BaseException:
             log.error("start-up failed or was interrupted; stopping what was started")
             with _ctrl_c_deferred():  # a second Ctrl-C must not leave servers behind
@@ -322,22 +377,87 @@ class Stack:
             raise
         self.timings["up"] = time.monotonic() - started_at
         log.info(
-            "stack up in %.1fs: S3 %s, MLflow %s, Airflow home %s",
+            "stack up in %.1fs: S3 %s, MLflow %s, Airflow %s",
             self.timings["up"],
             self.s3_endpoint,
             self.mlflow_uri,
-            self.airflow_home,
+            self.airflow_url if self.airflow else f"home {self.airflow_home}",
         )
 
-    def _start_server(
+    def _choose_ports(self, preferred: Mapping[str, int | None]) -> dict[str, int]:
+        taken: set[int] = set()
+        ports = {}
+        for name, port in preferred.items():
+            ports[name] = choose_port(name, port, avoid=taken)
+            taken.add(ports[name])
+        return ports
+
+    def _start_airflow_on_running(self, state: StackState) -> None:
+        """Add the Airflow components to a running stack; on failure stop only those."""
+        started_at = time.monotonic()
+        s3_port = state.servers[minio_server.NAME].port
+        mlflow_port = state.servers[mlflow_server.NAME].port
+        try:
+            self._start_airflow(state, s3_port, mlflow_port)
+        except BaseException:
+            log.error("Airflow start-up failed or was interrupted; stopping its components")
+            with _ctrl_c_deferred():
+                for name in reversed(AIRFLOW_SERVERS):
+                    server = state.servers.pop(name, None)
+                    if server is not None:
+                        stop_group(name, server.ref, timeout=self.stop_timeout)
+                save_state(self.root, state)
+            raise
+        self.timings["up"] = time.monotonic() - started_at
+        log.info("Airflow up in %.1fs: %s", self.timings["up"], self.airflow_url)
+
+    def _start_airflow(self, state: StackState, s3_port: int, mlflow_port: int) -> None:
+        """api-server first (the others report their health through it), then the rest."""
+        executable = airflow.find_airflow_executable(self.bin_dir)
+        airflow_servers.load_or_create_login(self.root)
+        ports = self._choose_ports(
+            {
+                "api": self.airflow_port,
+                "worker-logs": None,
+                "trigger-logs": None,
+            }
+        )
+        env = airflow_servers.server_env(
+            self.root,
+            repo_root() / "dags",
+            stack_env(self.root, state, s3_port, mlflow_port),
+            ports,
+            jwt_secret=secrets.token_urlsafe(32),
+            schedule=self.schedule,
+            extra=self.airflow_env,
+        )
+        specs = {
+            name: airflow_servers.server_spec(name, executable, self.root, env)
+            for name in AIRFLOW_SERVERS
+        }
+        extra_ports = {
+            airflow_servers.SCHEDULER: {"logs": ports["worker-logs"]},
+            airflow_servers.TRIGGERER: {"logs": ports["trigger-logs"]},
+        }
+        self._start_server(state, specs[airflow_servers.API_SERVER], ports["api"])
+        started_at = time.monotonic()
+        refs = {
+            name: self._spawn(state, specs[name], ports["api"], extra_ports.get(name))
+            for name in AIRFLOW_SERVERS[1:]
+        }
+        for name, ref in refs.items():
+            wait_until_healthy(specs[name], ref, self.start_timeout)
+            self.timings[name] = time.monotonic() - started_at
+
+    def _spawn(
         self,
         state: StackState,
         spec: ServerSpec,
         port: int,
         extra_ports: dict[str, int] | None = None,
-    ) -> None:
+    ) -> ProcessRef:
+        """Start the server and record it (so `down` finds it even if `up` is interrupted)."""
         log.info("starting %s on %s:%d (log %s)", spec.name, HOST, port, spec.log_path)
-        started_at = time.monotonic()
         ref = spawn(spec)
         state.servers[spec.name] = ServerState(
             pid=ref.pid,
@@ -346,8 +466,21 @@ class Stack:
             health_url=spec.health_url,
             log=str(spec.log_path),
             extra_ports=extra_ports or {},
+            health_component=spec.health_component,
         )
         save_state(self.root, state)
+        _hold_for_test(spec.name)
+        return ref
+
+    def _start_server(
+        self,
+        state: StackState,
+        spec: ServerSpec,
+        port: int,
+        extra_ports: dict[str, int] | None = None,
+    ) -> None:
+        started_at = time.monotonic()
+        ref = self._spawn(state, spec, port, extra_ports)
         wait_until_healthy(spec, ref, self.start_timeout)
         self.timings[spec.name] = time.monotonic() - started_at
 
@@ -365,8 +498,20 @@ class Stack:
         airflow.mark_migrated(self.root)
 
     def _stop_servers(self, state: StackState) -> None:
-        for name, server in reversed(state.servers.items()):
-            stop_group(name, server.ref, timeout=self.stop_timeout)
+        """Reverse start order: Airflow (whose tasks use the servers) first, MinIO last."""
+        start_order = [*SERVERS, *AIRFLOW_SERVERS]
+        for name in sorted(state.servers, key=start_order.index, reverse=True):
+            stop_group(name, state.servers[name].ref, timeout=self.stop_timeout)
+
+
+def _hold_for_test(name: str) -> None:
+    if os.environ.get(HOLD_AFTER_SPAWN_ENV) != name:
+        return
+    log.warning(
+        "%s=%s: start-up holds here until interrupted (test hook)", HOLD_AFTER_SPAWN_ENV, name
+    )
+    while True:
+        time.sleep(0.1)
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ class ServerState:
     health_url: str
     log: str
     extra_ports: dict[str, int] = field(default_factory=dict)
+    health_component: str | None = None
 
     @property
     def ref(self) -> ProcessRef:
@@ -73,7 +74,7 @@ class StackState:
         )
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write `text` to `path` readable only by the owner (it holds credentials)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -90,7 +91,7 @@ def load_state(root: Path) -> StackState | None:
 
 
 def save_state(root: Path, state: StackState) -> None:
-    _write_private(root / STATE_FILE, state.to_json())
+    write_private(root / STATE_FILE, state.to_json())
 
 
 def remove_state(root: Path) -> None:
@@ -106,6 +107,6 @@ def load_or_create_credentials(root: Path) -> Credentials:
         access_key=f"devstack-{secrets.token_hex(4)}", secret_key=secrets.token_urlsafe(24)
     )
     root.mkdir(parents=True, exist_ok=True)
-    _write_private(path, json.dumps(asdict(credentials), indent=2) + "\n")
+    write_private(path, json.dumps(asdict(credentials), indent=2) + "\n")
     log.debug("generated MinIO root credentials in %s", path)
     return credentials
