@@ -16,6 +16,7 @@ BENCHMARKS: list[str] = [
     "local_runtime",
     "sweep_scheduling",
     "real_airflow",
+    "cluster_harness",
 ]
 
 

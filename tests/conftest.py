@@ -7,7 +7,9 @@ after failures, Ctrl-C or SIGTERM. Tests that do not request it start no servers
 
 from __future__ import annotations
 
+import os
 import signal
+import tempfile
 from collections.abc import Iterator
 from types import FrameType
 
@@ -15,6 +17,10 @@ import pytest
 from devstack.stack import Stack
 
 STACK_MARKER = "stack"
+
+# Airflow reads its config on first import: keep the tests off the developer's ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-tests-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dags_support import DAGS, ENV_OVERRIDES, clear_pipeline_caches
+from dags_support import DAGS
+from devstack.dag_pods import ENV_OVERRIDES, clear_pipeline_caches
 
 
 @pytest.fixture

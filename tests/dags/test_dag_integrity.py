@@ -137,7 +137,7 @@ def test_training_dag_structure(parse_dags) -> None:
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_rollback_dag_runs_trainer_rollback_in_the_serving_namespace(parse_dags, runtime) -> None:
     """The operational entry point: a manual DAG with a Params form and its own message."""
-    from dags_support import task_context
+    from devstack.dag_pods import task_context
 
     dag = parse_dags(runtime).dags["ml_model_rollback"]
     assert dag.schedule is None and dag.catchup is False

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from dags_support import clear_pipeline_caches
+from devstack.dag_pods import clear_pipeline_caches
 
 FAKE_TRAINER = textwrap.dedent(
     """

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dags_support import DAGS, task_context
+from dags_support import DAGS
+from devstack.dag_pods import task_context
 
 RUNTIMES = ("kubernetes", "local")
 TRIGGERED = datetime(2031, 5, 2, 9, 30, 12, tzinfo=UTC)  # when a run without logical date ran

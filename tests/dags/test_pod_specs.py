@@ -7,26 +7,18 @@ template fields that matter here only use `ds`, `params` and the task instance.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from dags_support import DAGS, task_context
+from dags_support import DAGS
+from devstack.dag_pods import DS, build_pod, task_context, train_arguments
 from kubernetes.client import models as k8s
 
-DS = "2024-03-01"
-TRAIN_ARGS = [
-    "--data-path", f"s3://processed/{DS}/",
-    "--lr", "0.001",
-    "--batch-size", "64",
-    "--optimizer", "adam",
-    "--trial-id", "t00-adam-lr0.001-bs64",
-]  # fmt: skip
+TRAIN_ARGS = train_arguments()
 KPO_LABELS = {
     "dag_id",
     "task_id",
@@ -40,17 +32,6 @@ KPO_LABELS = {
 @pytest.fixture
 def training_dag(parse_dags) -> Any:
     return parse_dags("kubernetes").dags["ml_full_training_pipeline"]
-
-
-def build_pod(dag: Any, task_id: str, **params: Any) -> tuple[Any, k8s.V1Pod]:
-    task = dag.get_task(task_id)
-    map_index = -1
-    if task.is_mapped:
-        task = task.unmap({"arguments": list(TRAIN_ARGS)})
-        map_index = 0
-    context = task_context(dag, task, ds=DS, map_index=map_index, **params)
-    task.render_template_fields(context)
-    return task, task.build_pod_request_obj(context, dry_run=True)
 
 
 def base(pod: k8s.V1Pod) -> k8s.V1Container:
@@ -466,46 +447,5 @@ def test_deferred_training_hands_cleanup_to_the_trigger(training_dag) -> None:
     assert deferred.timeout >= timedelta(hours=4)
 
 
-def test_killing_a_deferred_training_task_deletes_its_pod(training_dag) -> None:
-    _, _, deferred = _deferred_training_task(training_dag)
-    trigger = deferred.trigger
-    deleted = []
-
-    class FakeAsyncHook:
-        async def delete_pod(self, name, namespace, grace_period_seconds=None):
-            deleted.append((name, namespace, grace_period_seconds))
-
-    trigger.__dict__["hook"] = FakeAsyncHook()
-    asyncio.run(trigger.on_kill())  # what the triggerer calls on a user kill (Airflow >= 3.3)
-    assert deleted == [(trigger.pod_name, "ml-training", 60)]
-
-
-def test_a_timed_out_deferred_training_task_fails_and_deletes_its_pod(
-    training_dag, monkeypatch
-) -> None:
-    from airflow.providers.common.compat.sdk import AirflowException
-
-    task, context, deferred = _deferred_training_task(training_dag)
-    trigger = deferred.trigger
-    trigger.trigger_kwargs["_execution_deadline"] = int(time.time()) - 1
-    event = asyncio.run(anext(trigger.run())).payload  # the trigger's own timeout event
-    assert event["status"] == "timeout"
-
-    running = task.pod
-    running.status = k8s.V1PodStatus(phase="Running")
-    calls: list[str] = []
-    fake_manager = SimpleNamespace(
-        extract_xcom=lambda pod, **kw: "{}",
-        read_pod=lambda pod: running,
-        delete_pod=lambda pod: calls.append(f"delete {pod.metadata.name}"),
-        read_pod_events=lambda pod: SimpleNamespace(items=[]),
-        await_pod_completion=lambda *a, **kw: pytest.fail("not awaited on timeout"),
-    )
-    task.__dict__["hook"] = SimpleNamespace(get_pod=lambda name, namespace: running)
-    task.__dict__["pod_manager"] = fake_manager
-    task.__dict__["client"] = SimpleNamespace(patch_namespaced_pod=lambda **kw: None)
-    monkeypatch.setattr(task, "_write_logs", lambda *a, **kw: None)
-    context["ti"].xcom_push = lambda key, value: calls.append(f"xcom {key}")
-    with pytest.raises(AirflowException):
-        task.trigger_reentry(context, event)
-    assert f"delete {running.metadata.name}" in calls
+# Killing a deferred task and its execution timeout delete the pod: proven against a real API
+# server in tests/cluster/test_pod_operator.py.

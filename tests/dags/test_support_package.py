@@ -8,7 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from dags_support import DAGS, REPO, clear_pipeline_caches
+from dags_support import DAGS, REPO
+from devstack.dag_pods import clear_pipeline_caches
 from ml_pipeline.config import PlatformConfigError, parse_platform_config, read_platform_config
 from ml_pipeline.hyperparams import (
     MAX_MAP_LENGTH,
