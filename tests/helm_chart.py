@@ -164,3 +164,25 @@ def prepare_chart(dest_dir: Path) -> PreparedChart:
     chart_yaml["dependencies"] = kept
     (copy / "Chart.yaml").write_text(yaml.safe_dump(chart_yaml, sort_keys=False))
     return PreparedChart(path=copy, included=included, omitted=omitted)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python tests/helm_chart.py",
+        description="Copy charts/ml-platform with its dependency packages into DEST (for a "
+        "`helm install` by hand, e.g. into the cluster harness) and print the chart's path.",
+    )
+    parser.add_argument("dest", type=Path, help="an empty folder to put the chart copy in")
+    args = parser.parse_args(argv)
+    prepared = prepare_chart(args.dest)
+    for name, why in prepared.omitted.items():
+        sys.stderr.write(f"left out {name}: {why}\n")
+    sys.stdout.write(f"{prepared.path}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
