@@ -51,8 +51,7 @@ def parse(path):
 
 def clear():
     try:
-        from ml_pipeline.config import platform_config
-        from ml_pipeline.settings import pipeline_settings
+        from ml_pipeline.config import pipeline_settings, platform_config
     except ImportError:
         return
     pipeline_settings.cache_clear()
