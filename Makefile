@@ -62,6 +62,15 @@ tools: $(BIN)/helm $(BIN)/minio $(CHECKOV) ## build helm and minio, install chec
 .PHONY: setup
 setup: venv tools ## everything the tests and the demo need
 
+# ---------------------------------------------------------------- generated files
+# Committed, and checked for staleness by a test: regenerate after changing their source.
+.PHONY: generate-trainer-options
+generate-trainer-options: venv ## dags/ml_pipeline/trainer_options.json from the trainer's option dataclasses
+	$(PY) scripts/generate_trainer_options.py dags/ml_pipeline/trainer_options.json
+
+.PHONY: generate
+generate: generate-trainer-options ## regenerate every generated file
+
 # ---------------------------------------------------------------- checks
 .PHONY: lint
 lint: setup ## ruff, ruff format --check, ruff AIR rules, yamllint, hadolint

@@ -38,7 +38,7 @@ OVERHEAD_WORKER = r"""
 import json, subprocess, sys, time
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from ml_pipeline.tasks import pod_task
+from ml_pipeline.pod_tasks import pod_task
 
 runs = int(sys.argv[1])
 op = pod_task("validate_data", "validate", ["--input", "s3://datasets/x.parquet"])
@@ -105,12 +105,8 @@ def long_sweep() -> list[Measurement]:
         env.pop("ML_PLATFORM_CONFIG", None)
         training = {
             "gpu_profile": "cpu",
-            "learning_rates": [0.003],
-            "batch_sizes": [64],
-            "optimizers": ["adam", "adamw"],
-            "hidden_sizes": "512,512",
-            "epochs": 16,
-            "patience": 0,
+            "search_space": {"optimizer": ["adam", "adamw"], "lr": [0.003], "batch_size": [64]},
+            "training": {"hidden_sizes": "512,512", "epochs": 16, "patience": 0},
         }
         plan = [
             {
@@ -123,7 +119,7 @@ def long_sweep() -> list[Measurement]:
         (work / "plan.json").write_text(json.dumps(plan))
         subprocess.run(
             [
-                sys.executable, "-m", "ml_pipeline.local_run",
+                sys.executable, "-m", "devstack.local_run",
                 "--plan", str(work / "plan.json"), "--results", str(work / "results.json"),
                 "--log-file", str(work / "tasks.log"),
             ],

@@ -4,7 +4,7 @@
    trainer command only imports torch and mlflow, `bench/_noop_trainer.py`), run `RUNS`
    times by the real scheduler (LocalExecutor, triggered through the REST API; queued →
    running → success = the task instance's `end_date - queued_when`) and `RUNS` times by
-   `dag.test()` (`ml_pipeline.local_run`; the task instance's `end_date - start_date`).
+   `dag.test()` (`devstack.local_run`; the task instance's `end_date - start_date`).
    Reported: both medians and their ratio (information; no goal is set for it).
 2. Push-to-parsed latency of the GitDagBundle: a commit pushed to a local bare repository →
    the dag-processor has serialized the DAG of that commit (a DAG version with that
@@ -85,7 +85,7 @@ def _dag_test_task_times(env: dict[str, str], work: Path) -> list[float]:
     (work / "plan.json").write_text(json.dumps(plan))
     subprocess.run(
         [
-            sys.executable, "-m", "ml_pipeline.local_run", "--plan", str(work / "plan.json"),
+            sys.executable, "-m", "devstack.local_run", "--plan", str(work / "plan.json"),
             "--results", str(work / "results.json"), "--log-file", str(work / "dag-test.log"),
             "--dags-folder", str(BENCH_DAGS),
         ],

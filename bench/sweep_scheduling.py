@@ -3,7 +3,7 @@
 Two DAGs, run with `dag.test()` in one process on a fresh SQLite metadata DB, for
 N = 4, 16, 64, 256 trivial trials each:
 
-- ours: `generate` → `mapped_pod_task(...).expand(arguments=…)` in the `local` runtime (one
+- ours: `generate` → `mapped_pod_task(...).expand_kwargs(…)` in the `local` runtime (one
   process per trial: a `sh` one-liner writing the trainer's XCom) → a reduce with
   `ml_pipeline.selection.select_best` over the lazy sequence — the same pieces as
   `hyperparameter_tuning`;
@@ -33,20 +33,21 @@ OURS_DAG = """
 from datetime import datetime
 from airflow.sdk import dag, task, Param
 from ml_pipeline.selection import select_best
-from ml_pipeline.tasks import mapped_pod_task
+from ml_pipeline.pod_tasks import mapped_pod_task
 
 @dag(schedule=None, start_date=datetime(2024, 1, 1), catchup=False, params={"n": Param(4, type="integer")})
 def bench_sweep_ours():
     @task
     def generate(**context):
-        return [["--trial-id", f"t{i}"] for i in range(context["params"]["n"])]
+        n = context["params"]["n"]
+        return [{"trial_id": f"t{i}", "arguments": ["--trial-id", f"t{i}"]} for i in range(n)]
 
     planned = generate()
-    trials = mapped_pod_task("train", "train", profile="cpu").expand(arguments=planned)
+    trials = mapped_pod_task("train", "train", profile="cpu").expand_kwargs(planned)
 
     @task(trigger_rule="all_done")
     def reduce(results, planned):
-        return select_best(results, [a[-1] for a in planned], 1).trial_id
+        return select_best(results, [t["trial_id"] for t in planned], 1).trial_id
 
     reduce(trials.output, planned)
 

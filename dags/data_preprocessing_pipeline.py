@@ -24,12 +24,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import dag, task
-from ml_pipeline.config import platform_config
-from ml_pipeline.dag_defaults import MACROS, default_args, producer_params
+from ml_pipeline.config import pipeline_settings, platform_config
 from ml_pipeline.notify import FailureWebhookNotifier
+from ml_pipeline.params import MACROS, default_args, producer_params, with_params
+from ml_pipeline.pod_tasks import pod_task
 from ml_pipeline.run_context import DATA_DATE, context_data_date
-from ml_pipeline.settings import pipeline_settings
-from ml_pipeline.tasks import pod_task
 
 cfg = platform_config()
 settings = pipeline_settings()
@@ -45,7 +44,6 @@ PARQUET_MAGIC = b"PAR1"
     catchup=False,
     max_active_runs=1,
     default_args=default_args(settings),
-    params=producer_params(),
     user_defined_macros=MACROS,
     tags=["ml", "data"],
     doc_md=__doc__,
@@ -94,4 +92,4 @@ def data_preprocessing_pipeline():
     final_validation(generate_features.output)
 
 
-data_preprocessing_pipeline()
+with_params(data_preprocessing_pipeline(), producer_params())

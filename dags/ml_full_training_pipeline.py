@@ -18,10 +18,10 @@ check_params ─┬─> wait_for_training_data ─┐
   sensors wait in the triggerer (deferrable).
 * **Pod tasks** run `trainer <command>` (docs/CONTRACTS.md §4) as KubernetesPodOperator pods —
   or as local processes when `ML_PIPELINE_RUNTIME=local` (same task ids and shape).
-* **Sweep**: `train_with_hp` is mapped over the trials `generate_hyperparams` renders from the
-  Params (`learning_rates x batch_sizes x optimizers`, or `search=random` with `max_trials`), on
-  the GPU profile chosen by the `gpu_profile` Param; failed trials are tolerated down to
-  `min_successful_trials`.
+* **Sweep**: `train_with_hp` is mapped over the trials `generate_hyperparams` plans from the
+  `search_space` Param (a grid of value lists, or `search=random` with `max_trials`), each with
+  its id, on the GPU profile chosen by the `gpu_profile` Param; failed trials are tolerated down
+  to `min_successful_trials`.
 * **MLflow**: each trial tracks its own run; `evaluate_model` scores candidate and `@champion` on
   the same test split; `deploy_model` moves the `champion` alias (old one becomes `previous`).
 * **Notifications** go to the Slack-compatible webhook in connection `ml_pipeline_webhook`.
@@ -46,13 +46,12 @@ from airflow.sdk import (
     dag,
     task,
 )
-from ml_pipeline import types
-from ml_pipeline.config import platform_config
-from ml_pipeline.dag_defaults import MACROS, default_args, sensor_kwargs, training_params
+from ml_pipeline.config import pipeline_settings, platform_config
 from ml_pipeline.notify import FailureWebhookNotifier, deadline_missed
+from ml_pipeline.params import MACROS, default_args, sensor_kwargs, training_params, with_params
+from ml_pipeline.pod_tasks import mapped_pod_task, pod_task
 from ml_pipeline.run_context import DATA_DATE, context_data_date, upstream_logical_date
-from ml_pipeline.settings import pipeline_settings
-from ml_pipeline.tasks import mapped_pod_task, pod_task
+from ml_pipeline.selection import BestTrial, allow_in_xcom
 
 DAG_ID = "ml_full_training_pipeline"
 UPSTREAM_DAG_ID = "data_preprocessing_pipeline"
@@ -63,7 +62,7 @@ UPSTREAM_OFFSET = timedelta(0)
 
 cfg = platform_config()
 settings = pipeline_settings()
-types.allow_in_xcom()
+allow_in_xcom()
 log = logging.getLogger(__name__)
 
 FEATURES_URI = cfg.features_uri(DATA_DATE)
@@ -79,7 +78,6 @@ BEST_RUN_ID = "{{ ti.xcom_pull(task_ids='hyperparameter_tuning.select_best_model
     max_active_runs=1,
     default_args=default_args(settings),
     dagrun_timeout=timedelta(hours=12),
-    params=training_params(cfg),
     user_defined_macros=MACROS,
     tags=["ml", "training", "gpu", "mlflow"],
     doc_md=__doc__,
@@ -96,14 +94,20 @@ def ml_full_training_pipeline():
     @task
     def check_params(**context: Any) -> dict[str, Any]:
         """Reject Params no run could satisfy before any sensor waits or any pod starts (the
-        UI's JSON schema checks each Param alone; these rules span several). Fails without
-        retries (AirflowFailException): the same Params stay invalid."""
+        JSON schema checks each Param's shape; these rules span values and Params). Fails
+        without retries (AirflowFailException): the same Params stay invalid."""
         from airflow.sdk.exceptions import AirflowFailException
-        from ml_pipeline.hyperparams import SearchSpace, SearchSpaceError, plan_trials
+        from ml_pipeline.search import (
+            SearchSpace,
+            SearchSpaceError,
+            plan_trials,
+            run_training_options,
+        )
 
         params, day = context["params"], context_data_date(context)
         try:
             cfg.profile(str(params["gpu_profile"]))
+            run_training_options(params)
             trials = plan_trials(SearchSpace.from_params(params), day)
         except (SearchSpaceError, ValueError) as exc:
             raise AirflowFailException(f"invalid Params: {exc}") from None
@@ -164,31 +168,34 @@ def ml_full_training_pipeline():
         validate_data >> preprocess_data
 
     @task
-    def generate_hyperparams(prepared: dict[str, Any], **context: Any) -> list[list[str]]:
-        """Render one `trainer train` argument list per trial (mapped args are not templated)."""
-        from ml_pipeline.hyperparams import (
+    def generate_hyperparams(prepared: dict[str, Any], **context: Any) -> list[dict[str, Any]]:
+        """One `{trial_id, arguments}` per trial: the `trainer train` arguments are rendered
+        here (mapped arguments are not templated)."""
+        from ml_pipeline.search import (
             SearchSpace,
-            TrainingOptions,
+            mapped_trials,
             plan_trials,
-            train_arguments,
+            run_training_options,
         )
 
         params, ds = context["params"], context_data_date(context)
         space = SearchSpace.from_params(params)
         trials = plan_trials(space, ds)
-        options = TrainingOptions.from_params(params, cfg.experiment)
-        data_path = str(prepared["train_uri"]).rsplit("/", 1)[0] + "/"
-        run_id = context["dag_run"].run_id
         log.info(
-            "%s search: %d trials on profile %s", space.search, len(trials), params["gpu_profile"]
+            "%s search: %d trials on profile %s", space.strategy, len(trials), params["gpu_profile"]
         )
         for trial in trials:
-            log.info("  %s: %s", trial.trial_id, trial.params())
-        return [
-            train_arguments(t, options, data_path=data_path, ds=ds, run_id=run_id) for t in trials
-        ]
+            log.info("  %s: %s", trial.trial_id, trial.values)
+        return mapped_trials(
+            trials,
+            run_training_options(params),
+            experiment=cfg.experiment,
+            data_path=str(prepared["train_uri"]).rsplit("/", 1)[0] + "/",
+            ds=ds,
+            run_id=context["dag_run"].run_id,
+        )
 
-    hp_arguments = generate_hyperparams(preprocess_data.output)
+    planned_trials = generate_hyperparams(preprocess_data.output)
 
     with TaskGroup("hyperparameter_tuning", tooltip="one training pod per trial, then reduce"):
         train_with_hp = mapped_pod_task(
@@ -199,14 +206,13 @@ def ml_full_training_pipeline():
             deferrable=True,  # frees the worker slot while the GPU pod trains
             max_active_tis_per_dag=settings.max_parallel_trials,
             execution_timeout=timedelta(hours=4),
-            map_index_template="{{ task.arguments[-1] }}",  # the trial id
-        ).expand(arguments=hp_arguments)
+            map_index_template="{{ task.trial_id }}",
+        ).expand_kwargs(planned_trials)
 
         @task(trigger_rule=TriggerRule.ALL_DONE)
-        def select_best_model(results: Any, **context: Any) -> types.BestTrial:
+        def select_best_model(results: Any, **context: Any) -> BestTrial:
             """Reduce the lazy sequence of trial results; tolerate failures down to a minimum."""
             from airflow.sdk.exceptions import AirflowFailException
-            from ml_pipeline.hyperparams import trial_id_of
             from ml_pipeline.selection import NotEnoughTrials, select_best
 
             planned = context["ti"].xcom_pull(task_ids="generate_hyperparams")
@@ -220,7 +226,7 @@ def ml_full_training_pipeline():
             try:
                 best = select_best(
                     results,
-                    [trial_id_of(a) for a in planned],
+                    [trial["trial_id"] for trial in planned],
                     int(context["params"]["min_successful_trials"]),
                 )
             except NotEnoughTrials as exc:
@@ -284,11 +290,10 @@ def ml_full_training_pipeline():
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def send_notification(
-        best: types.BestTrial, evaluation: dict[str, Any], **context: Any
+        best: BestTrial, evaluation: dict[str, Any], **context: Any
     ) -> dict[str, Any]:
         """Tell the channel what happened; returns the summary (read by `make demo`)."""
-        from ml_pipeline.notify import send_summary
-        from ml_pipeline.reporting import build_summary
+        from ml_pipeline.notify import build_summary, send_summary
 
         deployed = context["ti"].xcom_pull(task_ids="deploy_model")
         summary = build_summary(
@@ -310,4 +315,5 @@ def ml_full_training_pipeline():
     [wait_for_training_data, wait_for_preprocessing] >> validate_data
 
 
-ml_full_training_pipeline()
+# Params after the tasks: Airflow would copy them into every task (ml_pipeline.params says why).
+with_params(ml_full_training_pipeline(), training_params(cfg))

@@ -26,12 +26,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, task
-from ml_pipeline.config import platform_config
-from ml_pipeline.dag_defaults import default_args
+from airflow.sdk import dag, task
+from ml_pipeline.config import pipeline_settings, platform_config
 from ml_pipeline.notify import FailureWebhookNotifier
-from ml_pipeline.settings import pipeline_settings
-from ml_pipeline.tasks import pod_task
+from ml_pipeline.params import default_args, param, with_params
+from ml_pipeline.pod_tasks import pod_task
 
 cfg = platform_config()
 settings = pipeline_settings()
@@ -53,21 +52,6 @@ def rollback_arguments(params: dict[str, Any]) -> list[str]:
     catchup=False,
     max_active_runs=1,
     default_args={**default_args(settings), "retries": 1},
-    params={
-        "model": Param(cfg.model_name, type="string", minLength=1, description="Registered model."),
-        "target_version": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            description="Version to make champion; empty: the one under the `previous` alias.",
-        ),
-        "reason": Param(
-            "manual rollback",
-            type="string",
-            minLength=1,
-            description="Why (recorded on the versions in MLflow and in the notification).",
-        ),
-    },
     # `arguments` renders to a list: one template for the whole command line.
     render_template_as_native_obj=True,
     user_defined_macros={"rollback_arguments": rollback_arguments},
@@ -102,4 +86,19 @@ def ml_model_rollback():
     notify_rollback(rollback_model.output)
 
 
-ml_model_rollback()
+with_params(
+    ml_model_rollback(),
+    {
+        "model": param(cfg.model_name, "Registered model.", {"type": "string", "minLength": 1}),
+        "target_version": param(
+            None,
+            "Version to make champion; empty: the one under the `previous` alias.",
+            {"type": ["null", "integer"], "minimum": 1},
+        ),
+        "reason": param(
+            "manual rollback",
+            "Why (recorded on the versions in MLflow and in the notification).",
+            {"type": "string", "minLength": 1},
+        ),
+    },
+)

@@ -46,32 +46,31 @@ DAGS = REPO / "dags"
 MODEL = "digits-classifier"  # docs/CONTRACTS.md §2 (the demo runs with the default config)
 DEFAULT_DATES = ("2024-06-01", "2024-06-02", "2024-06-03")
 
-COMMON = {"gpu_profile": "cpu", "learning_rates": [0.003], "batch_sizes": [64], "patience": 0}
+
+def training_conf(optimizers: list[str], hidden_sizes: str, epochs: int) -> dict[str, Any]:
+    """The training DAG's Params of one day: a small CPU search, short training."""
+    return {
+        "gpu_profile": "cpu",
+        "search_space": {"optimizer": optimizers, "lr": [0.003], "batch_size": [64]},
+        "training": {"patience": 0, "hidden_sizes": hidden_sizes, "epochs": epochs},
+    }
+
+
 DAYS = (
     {
         "story": "normal day",
         "producer": {"rows": 1797, "drift": 0.0},
-        "training": {**COMMON, "optimizers": ["adam", "sgd"], "hidden_sizes": "64", "epochs": 3},
+        "training": training_conf(["adam", "sgd"], "64", 3),
     },
     {
         "story": "better day",
         "producer": {"rows": 3600, "drift": 0.0},
-        "training": {
-            **COMMON,
-            "optimizers": ["adam", "adamw"],
-            "hidden_sizes": "256,256",
-            "epochs": 8,
-        },
+        "training": training_conf(["adam", "adamw"], "256,256", 8),
     },
     {
         "story": "drifted day",
         "producer": {"rows": 3600, "drift": 0.7},
-        "training": {
-            **COMMON,
-            "optimizers": ["adam", "adamw"],
-            "hidden_sizes": "256,256",
-            "epochs": 8,
-        },
+        "training": training_conf(["adam", "adamw"], "256,256", 8),
     },
 )
 
@@ -223,7 +222,7 @@ def build_plan(dates: list[str]) -> list[dict[str, Any]]:
 def run_plan(
     env: dict[str, str], plan: list[dict[str, Any]], work: Path, phases: Phases
 ) -> list[dict[str, Any]]:
-    """Run the plan in one `ml_pipeline.local_run` process; stream its progress lines."""
+    """Run the plan in one `devstack.local_run` process; stream its progress lines."""
     plan_path, results_path = work / "plan.json", work / "results.json"
     plan_path.write_text(json.dumps(plan, indent=2))
     results_path.unlink(missing_ok=True)
@@ -232,7 +231,7 @@ def run_plan(
     say(f"   task logs: {log_file}")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "ml_pipeline.local_run",
+            sys.executable, "-m", "devstack.local_run",
             "--plan", str(plan_path), "--results", str(results_path), "--log-file", str(log_file),
         ],
         env=env,

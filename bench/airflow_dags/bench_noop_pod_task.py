@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from airflow.sdk import dag
-from ml_pipeline.dag_defaults import MACROS
-from ml_pipeline.tasks import pod_task
+from ml_pipeline.params import MACROS
+from ml_pipeline.pod_tasks import pod_task
 
 
 @dag(

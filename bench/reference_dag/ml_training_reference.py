@@ -4,22 +4,17 @@ minimally ported to Airflow 3 (airflow.sdk imports, `schedule`, `on_finish_actio
 shape as `dags/ml_full_training_pipeline.py`: 2 sensors, 2 groups, 5 pod tasks (one mapped),
 TaskFlow tasks, a branch. Every V1 object is written inline, nothing is shared or read from
 configuration. Not a product DAG: it is not under `dags/`.
-
-With `BENCH_REFERENCE_PARAMS=1` it also declares the production DAG's 15 Params (written
-out by hand), so `bench/dag_parse.py` can tell the cost of Params (Airflow validates every
-Param of every task while serializing) from the cost of our abstractions.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
-from airflow.sdk import DAG, Param, TaskGroup, task
+from airflow.sdk import DAG, TaskGroup, task
 from kubernetes.client import models as k8s
 
 default_args = {
@@ -86,47 +81,8 @@ common = {
     "do_xcom_push": True,
 }
 
-params = {}
-if os.environ.get("BENCH_REFERENCE_PARAMS"):
-    params = {
-        "gpu_profile": Param("a100", type="string", enum=["a100", "cpu", "h100"]),
-        "learning_rates": Param(
-            [0.001, 0.003],
-            type="array",
-            items={"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-            minItems=1,
-            uniqueItems=True,
-        ),
-        "batch_sizes": Param(
-            [64, 128],
-            type="array",
-            items={"type": "integer", "minimum": 1, "maximum": 65536},
-            minItems=1,
-            uniqueItems=True,
-        ),
-        "optimizers": Param(
-            ["adam", "adamw"],
-            type="array",
-            items={"type": "string", "enum": ["adam", "adamw", "sgd"]},
-            minItems=1,
-            uniqueItems=True,
-        ),
-        "search": Param("grid", type="string", enum=["grid", "random"]),
-        "max_trials": Param(16, type="integer", minimum=1, maximum=1024),
-        "search_seed": Param(0, type="integer"),
-        "epochs": Param(20, type="integer", minimum=1, maximum=1000),
-        "patience": Param(3, type="integer", minimum=0, maximum=100),
-        "hidden_sizes": Param("256,256", type="string", pattern="^[1-9][0-9]*(,[1-9][0-9]*)*$"),
-        "seed": Param(42, type="integer", minimum=0),
-        "min_rows": Param(500, type="integer", minimum=1),
-        "min_successful_trials": Param(1, type="integer", minimum=1, maximum=1024),
-        "min_accuracy": Param(0.9, type="number", minimum=0, maximum=1),
-        "min_improvement": Param(0.005, type="number", minimum=0, maximum=1),
-    }
-
 with DAG(
     dag_id="ml_training_reference",
-    params=params,
     default_args=default_args,
     schedule="@daily",
     start_date=datetime(2024, 1, 1),

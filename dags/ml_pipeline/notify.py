@@ -1,4 +1,5 @@
-"""Notifications: a Slack-compatible incoming-webhook notifier, for results and failures.
+"""Notifications: the run summary and a Slack-compatible incoming-webhook notifier, for results
+and failures.
 
 The webhook URL comes from the Airflow connection named by `ML_PIPELINE_WEBHOOK_CONN_ID`
 (default `ml_pipeline_webhook`): its password when that is a URL (the Slack provider's
@@ -23,11 +24,13 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
-from ml_pipeline.settings import pipeline_settings
-from ml_pipeline.types import RunSummary
+from ml_pipeline.config import pipeline_settings
+from ml_pipeline.selection import BestTrial
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,99 @@ RETRY_DELAYS_S = (5.0, 20.0)  # seconds before the 2nd and the 3rd attempt
 ALIAS_TASK_IDS = ("deploy_model", "rollback_model")
 
 
+# ------------------------------------------------------------------------------ the run summary
+@dataclass(frozen=True)
+class RunSummary:
+    """What `send_notification` reports (and returns, for `make demo`'s table)."""
+
+    dag_id: str
+    run_id: str
+    date: str
+    decision: str
+    reason: str
+    trials_planned: int | None = None
+    trials_succeeded: int | None = None
+    best_trial_id: str | None = None
+    best_params: dict[str, Any] | None = None
+    candidate_accuracy: float | None = None
+    baseline_accuracy: float | None = None
+    improvement: float | None = None
+    champion_version: str | None = None
+    previous_version: str | None = None
+    mlflow_run_url: str | None = None
+    mlflow_model_url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _experiment_id(tracking_uri: str, run_id: str) -> str | None:
+    """The experiment of a run, for a UI link (best effort: None when MLflow is unreachable).
+
+    One REST call (`GET /api/2.0/mlflow/runs/get`) instead of importing the MLflow client.
+    """
+    url = f"{tracking_uri.rstrip('/')}/api/2.0/mlflow/runs/get?run_id={quote(run_id)}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return str(json.load(response)["run"]["info"]["experiment_id"])
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("no experiment id for run %s (%s); the run link is left out", run_id, exc)
+        return None
+
+
+def build_summary(
+    *,
+    dag_id: str,
+    run_id: str,
+    ds: str,
+    best: BestTrial | None,
+    evaluation: dict[str, Any] | None,
+    deployed: dict[str, Any] | None,
+    model_name: str,
+    tracking_uri: str,
+    ui_url: str | None = None,
+    resolve_links: bool = True,
+) -> RunSummary:
+    evaluation = evaluation or {}
+    ui = (ui_url or tracking_uri).rstrip("/")
+    decision = "deploy" if deployed else "skip"
+    champion = deployed.get("version") if deployed else evaluation.get("champion_version")
+    previous = deployed.get("previous_version") if deployed else None
+    run_url = model_url = None
+    if best is not None and resolve_links:
+        experiment = _experiment_id(tracking_uri, best.run_id)
+        if experiment is not None:
+            run_url = f"{ui}/#/experiments/{experiment}/runs/{best.run_id}"
+    if champion not in (None, ""):
+        model_url = f"{ui}/#/models/{quote(model_name)}/versions/{champion}"
+    return RunSummary(
+        dag_id=dag_id,
+        run_id=run_id,
+        date=ds,
+        decision=decision,
+        reason=str(evaluation.get("reason", "")),
+        trials_planned=best.trials_planned if best else None,
+        trials_succeeded=best.trials_succeeded if best else None,
+        best_trial_id=best.trial_id if best else None,
+        best_params=best.params if best else None,
+        candidate_accuracy=_float(evaluation.get("new_accuracy")),
+        baseline_accuracy=_float(evaluation.get("baseline_accuracy")),
+        improvement=_float(evaluation.get("improvement")),
+        champion_version=None if champion in (None, "") else str(champion),
+        previous_version=None if previous in (None, "") else str(previous),
+        mlflow_run_url=run_url,
+        mlflow_model_url=model_url,
+    )
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------------------------- delivery
 class WebhookError(RuntimeError):
     """The webhook answered with an error or could not be reached."""
 

@@ -19,16 +19,17 @@ date is that day at 00:00 UTC (its own `@daily` run, or one triggered with that 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ml_pipeline.config import PlatformConfig
-from ml_pipeline.settings import pipeline_settings
+from ml_pipeline.config import PlatformConfig, pipeline_settings
 
 DATA_DATE_PARAM = "data_date"
 # Rendered by the `data_date` macro that both DAGs register (`user_defined_macros`).
 DATA_DATE = "{{ data_date(params, dag_run) }}"
 LOCAL_IMAGE_TAG = "local"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class DataDateError(ValueError):
@@ -89,3 +90,8 @@ def audit_env(cfg: PlatformConfig, context: Any) -> dict[str, str]:
             LOCAL_IMAGE_TAG if pipeline_settings().is_local else _image_tag(cfg.trainer_image)
         ),
     }
+
+
+def path_safe(text: str) -> str:
+    """A run id or task id as one S3 key segment (or one folder name)."""
+    return _UNSAFE.sub("_", text).strip("_") or "run"

@@ -125,13 +125,32 @@ def test_training_dag_structure(parse_dags) -> None:
     assert dag.task_group.get_child_by_label("hyperparameter_tuning")
     train = dag.get_task("hyperparameter_tuning.train_with_hp")
     assert train.max_active_tis_per_dag == 4
-    assert train.map_index_template == "{{ task.arguments[-1] }}"
-    assert "arguments" in train.expand_input.value  # .expand(arguments=...)
+    assert train.map_index_template == "{{ task.trial_id }}"  # explicit, not an argument's place
+    assert type(train.expand_input).__name__ == "ListOfDictsExpandInput"  # .expand_kwargs(...)
     (deadline,) = dag.deadline  # a deadline alert: Airflow 3's successor to SLAs
     assert deadline.interval == timedelta(minutes=360)
     assert type(deadline.reference).__name__ == "DagRunQueuedAtDeadline"
     assert deadline.callback.path == "ml_pipeline.notify.deadline_missed"
     assert type(deadline.callback).__name__ == "AsyncCallback"  # runs in the triggerer
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_params_belong_to_the_dag_and_reach_every_task(parse_dags, runtime) -> None:
+    """The DAGs get their Params after their tasks (`ml_pipeline.params.with_params`): no task
+    carries a copy (Airflow would validate every copy while serializing), and the task runner's
+    merge gives every task the DAG's Params, a triggered run's conf validated against them."""
+    from airflow.sdk.definitions.param import ParamValidationError, process_params
+
+    dags = parse_dags(runtime).dags
+    for dag in dags.values():
+        assert dag.params, dag.dag_id
+        assert [t.task_id for t in dag.tasks if t.params] == [], dag.dag_id
+    training = dags["ml_full_training_pipeline"]
+    task = training.get_task("data_preparation.preprocess_data")
+    params = process_params(training, task, {"seed": 7}, suppress_exception=False)
+    assert params["seed"] == 7 and params["search_space"]["optimizer"] == ["adam", "adamw"]
+    with pytest.raises(ParamValidationError, match="training"):
+        process_params(training, task, {"training": {"epochs": 0}}, suppress_exception=False)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -1,7 +1,7 @@
 """End to end, locally: real Airflow (`dag.test()`), real MinIO + MLflow (the `stack`
 fixture), the real trainer (torch) as local processes — happy path, skip path and faults.
 
-The runs share one DAG-parse process per plan (`python -m ml_pipeline.local_run`) to pay
+The runs share one DAG-parse process per plan (`python -m devstack.local_run`) to pay
 Airflow's start-up once, and one registered model of their own. Faults are injected by
 `fault_wrapper.py` standing in for `python -m ml_trainer` (it runs the real trainer unless
 told otherwise). Notifications go to a Slack-compatible webhook served on loopback here.
@@ -31,14 +31,11 @@ MODEL = "e2e-dags-digits"
 EXPERIMENT = "e2e-dags-pipeline"
 D1, D2, D3, D4 = "2031-05-01", "2031-05-02", "2031-05-03", "2031-05-04"
 WRAPPER = Path(__file__).with_name("fault_wrapper.py")
+SPACE = {"optimizer": ["adam", "sgd"], "lr": [0.003], "batch_size": [64]}
 SMALL = {  # tiny but real training: ~1 s of compute per trial on a laptop CPU
     "gpu_profile": "cpu",
-    "learning_rates": [0.003],
-    "batch_sizes": [64],
-    "optimizers": ["adam", "sgd"],
-    "epochs": 3,
-    "patience": 0,
-    "hidden_sizes": "64",
+    "search_space": SPACE,
+    "training": {"epochs": 3, "patience": 0, "hidden_sizes": "64"},
     "min_improvement": 0.005,
 }
 FAIL_SGD = {"fail": [{"command": "train", "match": "--optimizer sgd", "exit": 3}]}
@@ -120,7 +117,7 @@ def _run_plan(env: dict[str, str], plan: list[dict[str, Any]], work: Path, name:
         [
             sys.executable,
             "-m",
-            "ml_pipeline.local_run",
+            "devstack.local_run",
             "--plan",
             str(plan_path),
             "--results",
@@ -185,8 +182,12 @@ def world(stack, webhook, tmp_path_factory) -> World:
         producer(D2, drift=0.8),
         training(D2, FAIL_SGD),  # worse model -> skip; one trial fails for good
         # every trial fails; 16 of them, so the plan (~10 KB) goes to the object-store XCom
-        training(D2, FAIL_ALL, learning_rates=[0.001, 0.002, 0.003, 0.004], batch_sizes=[32, 64]),
-        training(D1, MLFLOW_DOWN_AT_EVALUATE, optimizers=["adam"]),
+        training(
+            D2,
+            FAIL_ALL,
+            search_space={**SPACE, "lr": [0.001, 0.002, 0.003, 0.004], "batch_size": [32, 64]},
+        ),
+        training(D1, MLFLOW_DOWN_AT_EVALUATE, search_space={**SPACE, "optimizer": ["adam"]}),
         producer(D3),
     ]
     started = time.monotonic()
@@ -242,7 +243,7 @@ def test_a_transient_failure_retries_with_cleared_xcom_and_resumes_from_checkpoi
     world: World,
 ) -> None:
     trials = world.xcom("happy", "generate_hyperparams")
-    sgd = next(i for i, args in enumerate(trials) if "sgd" in args[-1])
+    sgd = next(i for i, trial in enumerate(trials) if "-sgd-" in trial["trial_id"])
     task = world.tasks("happy")[("hyperparameter_tuning.train_with_hp", sgd)]
     assert task["state"] == "success"
     assert task["try_number"] == 2  # try 1 was killed after its first checkpoint

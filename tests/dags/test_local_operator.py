@@ -69,7 +69,7 @@ def local_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def make_operator(**kwargs: Any):
-    from ml_pipeline.tasks import pod_task
+    from ml_pipeline.pod_tasks import pod_task
 
     return pod_task("validate_data", "validate", ["--input", "s3://datasets/x.parquet"], **kwargs)
 
@@ -98,7 +98,7 @@ def context(try_number: int = 1, map_index: int = -1) -> dict[str, Any]:
 
 
 def test_the_factory_builds_the_local_operator(local_env) -> None:
-    from ml_pipeline.local_operator import LocalTrainerOperator
+    from ml_pipeline.local_runtime import LocalTrainerOperator
 
     op = make_operator()
     assert isinstance(op, LocalTrainerOperator)
@@ -133,7 +133,7 @@ def test_output_is_streamed_to_the_task_log(local_env, capfd) -> None:
 
 
 def test_a_non_zero_exit_fails_the_task_with_the_trainers_message(local_env, monkeypatch) -> None:
-    from ml_pipeline.local_operator import TrainerProcessError
+    from ml_pipeline.local_runtime import TrainerProcessError
 
     monkeypatch.setenv("FAKE_MODE", "fail")
     op = make_operator()
@@ -142,7 +142,7 @@ def test_a_non_zero_exit_fails_the_task_with_the_trainers_message(local_env, mon
 
 
 def test_a_failed_try_still_pushes_what_it_wrote_like_kpo(local_env, monkeypatch) -> None:
-    from ml_pipeline.local_operator import TrainerProcessError
+    from ml_pipeline.local_runtime import TrainerProcessError
 
     monkeypatch.setenv("FAKE_MODE", "fail-with-json")
     ctx = context()
@@ -152,7 +152,7 @@ def test_a_failed_try_still_pushes_what_it_wrote_like_kpo(local_env, monkeypatch
 
 
 def test_each_try_gets_a_fresh_return_file(local_env, monkeypatch) -> None:
-    from ml_pipeline.local_operator import TrainerProcessError
+    from ml_pipeline.local_runtime import TrainerProcessError
 
     monkeypatch.setenv("FAKE_MODE", "fail-with-json")
     first = context(try_number=1)
@@ -169,7 +169,7 @@ def test_each_try_gets_a_fresh_return_file(local_env, monkeypatch) -> None:
     ("mode", "message"), [("none", "wrote no JSON"), ("bad-json", "not a JSON object")]
 )
 def test_a_missing_or_wrong_result_fails(local_env, monkeypatch, mode, message) -> None:
-    from ml_pipeline.local_operator import TrainerProcessError
+    from ml_pipeline.local_runtime import TrainerProcessError
 
     monkeypatch.setenv("FAKE_MODE", mode)
     with pytest.raises(TrainerProcessError, match=message):
@@ -204,13 +204,16 @@ def test_on_kill_stops_the_whole_process_group(local_env, monkeypatch) -> None:
 
 
 def test_mapped_local_task_expands_like_the_pod_task(local_env) -> None:
-    from ml_pipeline.local_operator import LocalTrainerOperator
-    from ml_pipeline.tasks import mapped_pod_task
+    from ml_pipeline.local_runtime import LocalTrainerOperator
+    from ml_pipeline.pod_tasks import mapped_pod_task
 
     partial = mapped_pod_task("train_with_hp", "train", profile="a100")
-    mapped = partial.expand(arguments=[["--lr", "0.1"], ["--lr", "0.2"]])
-    op = mapped.unmap({"arguments": ["--lr", "0.1"]})
+    mapped = partial.expand_kwargs(
+        [{"trial_id": "t00", "arguments": ["--lr", "0.1"]}, {"trial_id": "t01", "arguments": []}]
+    )
+    op = mapped.unmap({"trial_id": "t00", "arguments": ["--lr", "0.1"]})
     assert isinstance(op, LocalTrainerOperator)
+    assert op.trial_id == "t00"
     result = op.execute(context(map_index=0))
     assert result["command"] == "train" and result["args"] == ["--lr", "0.1"]
     assert result["env"]["CUDA_VISIBLE_DEVICES"] == "0"  # same env contract as the GPU pod
@@ -221,7 +224,7 @@ def test_mapped_local_task_expands_like_the_pod_task(local_env) -> None:
 WORKER = """
 import sys
 from types import SimpleNamespace
-from ml_pipeline.tasks import pod_task
+from ml_pipeline.pod_tasks import pod_task
 from datetime import UTC, datetime
 ti = SimpleNamespace(task_id="t", map_index=-1, try_number=1, xcom_push=lambda **k: None)
 day = datetime(2024, 1, 1, tzinfo=UTC)

@@ -90,7 +90,9 @@ def test_check_params_runs_before_anything_waits(parse_dags) -> None:
 
 
 def test_check_params_reports_the_run_plan(parse_dags) -> None:
-    plan = _check(parse_dags, optimizers=["adam"], batch_sizes=[64], learning_rates=[0.01])
+    plan = _check(
+        parse_dags, search_space={"optimizer": ["adam"], "lr": [0.01], "batch_size": [64]}
+    )
     assert plan == {"data_date": "2031-05-02", "trials": 1, "gpu_profile": "a100"}
 
 
@@ -98,13 +100,34 @@ def test_check_params_reports_the_run_plan(parse_dags) -> None:
     ("params", "message"),
     [
         (
-            {"min_successful_trials": 5, "optimizers": ["adam"], "batch_sizes": [64]},
+            {
+                "min_successful_trials": 5,
+                "search_space": {"optimizer": ["adam"], "lr": [0.1, 0.2], "batch_size": [64]},
+            },
             r"min_successful_trials is 5 but the search plans only 2 trials",
         ),
         (
-            {"max_trials": 4, "learning_rates": [0.001, 0.01], "optimizers": ["adam", "sgd"]},
+            {
+                "max_trials": 4,
+                "search_space": {
+                    "optimizer": ["adam", "sgd"],
+                    "lr": [0.1, 0.2],
+                    "batch_size": [8, 16],
+                },
+            },
             r"the grid has 8 trials .* max_trials is 4",
         ),
+        (
+            {
+                "search_space": {
+                    "optimizer": ["adam"],
+                    "lr": {"min": 0.1, "max": 0.2},
+                    "batch_size": [8],
+                }
+            },
+            r"search=grid needs a list of values for lr",
+        ),
+        ({"training": {"epoch": 3}}, r"training has no option epoch"),
     ],
 )
 def test_invalid_params_fail_the_run_before_any_sensor_or_pod(

@@ -218,13 +218,16 @@ def test_train_with_hp_on_the_cpu_profile(training_dag) -> None:
     ("name", "bad"),
     [
         ("gpu_profile", "v100"),  # only the enabled pools (and cpu)
-        ("learning_rates", [0.0]),
-        ("learning_rates", []),
-        ("batch_sizes", [0]),
-        ("optimizers", ["rmsprop"]),
+        ("search_space", {"lr": [0.0]}),  # the trainer's --lr: > 0
+        ("search_space", {"batch_size": [0]}),
+        ("search_space", {"optimizer": ["rmsprop"]}),  # the trainer's optimizer list
+        ("search_space", {"lr": {"min": 0.1}}),  # a range needs min and max
+        ("search_space", {"hidden": [64]}),  # not a searchable hyperparameter
         ("search", "bayes"),
         ("max_trials", 1025),  # [core] max_map_length
-        ("hidden_sizes", "256,,256"),
+        ("training", {"hidden_sizes": "256,,256"}),
+        ("training", {"epochs": 0}),
+        ("training", {"epoch": 3}),
         ("min_accuracy", 1.5),
     ],
 )
@@ -412,7 +415,7 @@ def test_profile_must_exist_with_a_clear_message(training_dag) -> None:
     from ml_pipeline.config import PlatformConfigError
 
     task = training_dag.get_task("hyperparameter_tuning.train_with_hp").unmap(
-        {"arguments": TRAIN_ARGS}
+        {"arguments": TRAIN_ARGS, "trial_id": "t00"}
     )
     context = task_context(training_dag, task, ds=DS, map_index=0)
     context["params"]["gpu_profile"] = "tpu"  # bypassing the Param schema (e.g. the REST API)

@@ -10,31 +10,41 @@ from typing import Any
 import pytest
 from dags_support import DAGS, REPO
 from devstack.dag_pods import clear_pipeline_caches
-from ml_pipeline.config import PlatformConfigError, parse_platform_config, read_platform_config
-from ml_pipeline.hyperparams import (
+from ml_pipeline.config import (
+    PlatformConfigError,
+    SettingsError,
+    parse_platform_config,
+    read_platform_config,
+    read_settings,
+)
+from ml_pipeline.notify import RunSummary
+from ml_pipeline.search import (
     MAX_MAP_LENGTH,
     SearchSpace,
     SearchSpaceError,
-    TrainingOptions,
+    mapped_trials,
     plan_trials,
+    run_training_options,
+    searchable_options,
     train_arguments,
-    trial_id_of,
 )
-from ml_pipeline.selection import NotEnoughTrials, select_best
-from ml_pipeline.settings import SettingsError, read_settings
-from ml_pipeline.types import BestTrial, RunSummary
+from ml_pipeline.selection import BestTrial, NotEnoughTrials, select_best
 
-PARAMS = {"learning_rates": [0.001, 0.01], "batch_sizes": [32, 64], "optimizers": ["adam", "sgd"]}
+SPACE = {"optimizer": ["adam", "sgd"], "lr": [0.001, 0.01], "batch_size": [32, 64]}
+PARAMS = {"search_space": SPACE}
+RUN_PARAMS = {"training": {"epochs": 5, "hidden_sizes": "128"}, "seed": 7}
 
 
 # ------------------------------------------------------------------------ search space
-def test_grid_is_the_cross_product_in_a_stable_order() -> None:
-    trials = plan_trials(SearchSpace.from_params(PARAMS), "2024-01-01")
-    assert [t.params() for t in trials] == [
-        {"lr": lr, "batch_size": bs, "optimizer": opt}
+def test_grid_is_the_cross_product_in_the_trainers_order_of_dimensions() -> None:
+    # The Param's key order does not matter: dimensions follow the trainer's options.
+    shuffled = {"batch_size": [32, 64], "lr": [0.001, 0.01], "optimizer": ["adam", "sgd"]}
+    trials = plan_trials(SearchSpace.from_params({"search_space": shuffled}), "2024-01-01")
+    assert [t.values for t in trials] == [
+        {"optimizer": opt, "lr": lr, "batch_size": bs}
+        for opt in ("adam", "sgd")
         for lr in (0.001, 0.01)
         for bs in (32, 64)
-        for opt in ("adam", "sgd")
     ]
     assert trials[0].trial_id == "t00-adam-lr0.001-bs32"
     assert len({t.trial_id for t in trials}) == 8
@@ -46,50 +56,124 @@ def test_a_grid_larger_than_the_budget_is_refused_with_the_fix() -> None:
         plan_trials(space, "2024-01-01")
 
 
-def test_random_search_respects_the_budget_and_is_reproducible_per_date() -> None:
-    params = {**PARAMS, "learning_rates": [1e-4, 1e-1], "search": "random", "max_trials": 5}
-    space = SearchSpace.from_params(params)
+def test_random_search_respects_the_budget_the_ranges_and_is_reproducible_per_date() -> None:
+    space_param = {
+        **SPACE,
+        "lr": {"min": 1e-4, "max": 1e-1, "log": True},
+        "dropout": {"min": 0, "max": 0.5},
+    }
+    space = SearchSpace.from_params(
+        {"search_space": space_param, "search": "random", "max_trials": 5}
+    )
     first = plan_trials(space, "2024-01-01")
     assert len(first) == 5
     assert first == plan_trials(space, "2024-01-01")  # a rerun of the date draws the same
     assert first != plan_trials(space, "2024-01-02")
     for trial in first:
-        assert 1e-4 <= trial.lr <= 1e-1
-        assert trial.batch_size in (32, 64) and trial.optimizer in ("adam", "sgd")
+        assert 1e-4 <= trial.values["lr"] <= 1e-1
+        assert 0 <= trial.values["dropout"] <= 0.5
+        assert trial.values["batch_size"] in (32, 64)
+        assert trial.values["optimizer"] in ("adam", "sgd")
+        assert trial.trial_id.startswith(("t0", "t1")) and "-do" in trial.trial_id
+
+
+def test_an_integer_range_draws_integers() -> None:
+    space = SearchSpace.from_params(
+        {
+            "search_space": {**SPACE, "batch_size": {"min": 16, "max": 512, "log": True}},
+            "search": "random",
+            "max_trials": 8,
+        }
+    )
+    sizes = [t.values["batch_size"] for t in plan_trials(space, "2024-01-01")]
+    assert all(isinstance(b, int) and 16 <= b <= 512 for b in sizes)
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "message"),
     [
-        {"learning_rates": [0]},
-        {"optimizers": ["rmsprop"]},
-        {"batch_sizes": []},
-        {"search": "bayes"},
-        {"max_trials": MAX_MAP_LENGTH + 1},
+        ({"search_space": {**SPACE, "momentumm": [0.9]}}, "no dimension momentumm"),
+        ({"search_space": {"optimizer": ["adam"]}}, "must give lr, batch_size"),
+        ({"search_space": {**SPACE, "lr": []}}, "lr is an empty list"),
+        ({"search_space": {**SPACE, "lr": [0.1, 0.1]}}, "lists a value twice"),
+        ({"search_space": {**SPACE, "lr": {"min": 0.1, "max": 0.01}}}, "min 0.1 is above max"),
+        ({"search_space": {**SPACE, "lr": {"min": 0, "max": 0.1, "log": True}}}, "log range"),
+        ({"search_space": {**SPACE, "optimizer": {"min": 1, "max": 2}}}, "must be a list"),
+        ({**PARAMS, "search": "bayes"}, "search must be one of"),
+        ({**PARAMS, "max_trials": MAX_MAP_LENGTH + 1}, "max_trials must be in"),
     ],
 )
-def test_search_space_is_checked_even_without_the_ui_form(bad: dict[str, Any]) -> None:
-    with pytest.raises(SearchSpaceError):
-        SearchSpace.from_params({**PARAMS, **bad})
+def test_search_space_rules_the_schema_cannot_say_are_checked(
+    bad: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(SearchSpaceError, match=message):
+        SearchSpace.from_params(bad)
 
 
-def test_train_arguments_are_rendered_not_templated() -> None:
+def test_a_grid_cannot_take_a_range() -> None:
+    space = SearchSpace.from_params({"search_space": {**SPACE, "lr": {"min": 0.001, "max": 0.1}}})
+    with pytest.raises(SearchSpaceError, match="search=grid needs a list of values for lr"):
+        plan_trials(space, "2024-01-01")
+
+
+def test_every_searchable_hyperparameter_comes_from_the_trainers_options() -> None:
+    options = json.loads((DAGS / "ml_pipeline" / "trainer_options.json").read_text())
+    train = options["commands"]["train"]["options"]
+    assert list(searchable_options()) == [n for n, o in train.items() if o.get("searchable")]
+    assert train["optimizer"]["schema"]["enum"] == ["adam", "adamw", "sgd"]
+
+
+def test_train_arguments_are_rendered_not_templated_and_name_the_trial() -> None:
     (trial, *_) = plan_trials(SearchSpace.from_params(PARAMS), "2024-01-01")
-    options = TrainingOptions(epochs=5, hidden_sizes="128", patience=2, seed=7, experiment="exp")
     args = train_arguments(
         trial,
-        options,
+        run_training_options(RUN_PARAMS),
+        experiment="exp",
         data_path="s3://processed/2024-01-01",
         ds="2024-01-01",
         run_id="manual__x:y+z",
     )
     assert "{{" not in " ".join(args)
-    assert args[args.index("--data-path") + 1] == "s3://processed/2024-01-01/"
-    assert args[args.index("--date") + 1] == "2024-01-01"
-    assert args[args.index("--checkpoint-uri") + 1] == (
+    value = {flag: args[i + 1] for i, flag in enumerate(args[:-1]) if flag.startswith("--")}
+    assert value["--data-path"] == "s3://processed/2024-01-01/"
+    assert value["--date"] == "2024-01-01"
+    assert value["--checkpoint-uri"] == (
         "s3://processed/2024-01-01/checkpoints/manual__x_y_z/t00-adam-lr0.001-bs32/"
     )
-    assert trial_id_of(args) == trial.trial_id
+    assert value["--trial-id"] == trial.trial_id
+    assert (value["--optimizer"], value["--lr"], value["--batch-size"]) == ("adam", "0.001", "32")
+    # the run's options, the trainer's defaults for the rest, the run's seed
+    assert (value["--epochs"], value["--hidden-sizes"], value["--seed"]) == ("5", "128", "7")
+    assert value["--patience"] == "3" and "--weight-decay" not in args and "--compile" not in args
+
+
+def test_a_searched_dimension_overrides_its_training_option() -> None:
+    (trial,) = plan_trials(
+        SearchSpace.from_params(
+            {
+                "search_space": {
+                    **SPACE,
+                    "optimizer": ["sgd"],
+                    "lr": [0.1],
+                    "batch_size": [8],
+                    "momentum": [0.5],
+                }
+            }
+        ),
+        "2024-01-01",
+    )
+    fixed = run_training_options({"training": {"momentum": 0.9}, "seed": 1})
+    (mapped,) = mapped_trials(
+        [trial], fixed, experiment="e", data_path="s3://p/d/", ds="d", run_id="r"
+    )
+    assert mapped["trial_id"] == trial.trial_id == "t00-sgd-lr0.1-bs8-m0.5"
+    args = mapped["arguments"]
+    assert args[args.index("--momentum") + 1] == "0.5" and args.count("--momentum") == 1
+
+
+def test_unknown_training_options_are_refused() -> None:
+    with pytest.raises(SearchSpaceError, match="training has no option epoch"):
+        run_training_options({"training": {"epoch": 3}, "seed": 1})
 
 
 # --------------------------------------------------------------------------- selection
@@ -238,7 +322,7 @@ def test_runtime_defaults_to_kubernetes_and_rejects_typos(monkeypatch) -> None:
 
 
 def test_the_runtime_is_read_in_one_place() -> None:
-    """Only ml_pipeline/settings.py reads ML_PIPELINE_* variables."""
+    """Only ml_pipeline/config.py reads ML_PIPELINE_* variables."""
     import re
 
     read = re.compile(r"""(environ\.get\(|environ\[|getenv\(|_int\()\s*["']ML_PIPELINE_""")
@@ -247,7 +331,7 @@ def test_the_runtime_is_read_in_one_place() -> None:
         for p in [*(DAGS / "ml_pipeline").rglob("*.py"), *DAGS.glob("*.py")]
         if read.search(p.read_text())
     ]
-    assert readers == ["dags/ml_pipeline/settings.py"]
+    assert readers == ["dags/ml_pipeline/config.py"]
 
 
 # ----------------------------------------------------------------------- notifications
@@ -431,8 +515,8 @@ def test_deadline_callback_is_awaitable_and_reports_the_run(capture_server, monk
     assert "scheduled__2024-01-01" in bodies[0]["text"] and "360 min" in bodies[0]["text"]
 
 
-def test_reporting_builds_links_without_mlflow(monkeypatch) -> None:
-    from ml_pipeline.reporting import build_summary
+def test_the_summary_builds_links_without_mlflow(monkeypatch) -> None:
+    from ml_pipeline.notify import build_summary
 
     best = BestTrial("t00", "run1", "models:/m-1", 0.9, 0.9, 0.3, {"lr": 0.1}, 2, 2, [])
     summary = build_summary(
@@ -460,7 +544,7 @@ def test_reporting_builds_links_without_mlflow(monkeypatch) -> None:
 
 def test_dataclasses_round_trip_through_airflow_serde() -> None:
     from airflow.sdk.serde import deserialize, serialize
-    from ml_pipeline.types import allow_in_xcom
+    from ml_pipeline.selection import allow_in_xcom
 
     allow_in_xcom()
     best = BestTrial("t00", "run1", "models:/m-1", 0.9, 0.8, 0.3, {"lr": 0.1}, 2, 1, ["t01"])

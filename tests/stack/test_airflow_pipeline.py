@@ -42,14 +42,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 REPO = repo_root()
 TRAINING, PRODUCER = "ml_full_training_pipeline", "data_preprocessing_pipeline"
 MODEL, EXPERIMENT = "real-airflow-digits", "real-airflow-pipeline"
+SPACE = {"optimizer": ["adam", "sgd"], "lr": [0.003], "batch_size": [64]}
 SMALL = {  # real training, kept small: two trials of two epochs on a tiny MLP
     "gpu_profile": "cpu",
-    "learning_rates": [0.003],
-    "batch_sizes": [64],
-    "optimizers": ["adam", "sgd"],
-    "epochs": 2,
-    "patience": 0,
-    "hidden_sizes": "32",
+    "search_space": SPACE,
+    "training": {"epochs": 2, "patience": 0, "hidden_sizes": "32"},
     "min_accuracy": 0.5,
 }
 RUN_TIMEOUT_S = 900
@@ -220,7 +217,9 @@ def test_devstack_up_airflow_prints_the_ui_and_its_generated_login(airflow: Real
 
 def test_params_the_form_rejects_are_refused_at_trigger_time(airflow: RealAirflow) -> None:
     answer = airflow.api.request(
-        "POST", f"dags/{TRAINING}/dagRuns", json={"logical_date": None, "conf": {"epochs": 0}}
+        "POST",
+        f"dags/{TRAINING}/dagRuns",
+        json={"logical_date": None, "conf": {"training": {"epochs": 0}}},
     )
     assert answer.status_code == 400, answer.text
     assert "epochs" in answer.text
@@ -310,7 +309,12 @@ def test_a_ui_style_run_waits_for_the_producer_run_of_its_day(airflow: RealAirfl
     api = airflow.api
     producer = api.trigger(PRODUCER, logical_date="2025-05-02T00:00:00Z")
     assert api.wait_for_run(PRODUCER, producer["dag_run_id"], RUN_TIMEOUT_S)["state"] == "success"
-    conf = {**SMALL, "optimizers": ["adam"], "epochs": 1, "min_accuracy": 0.99}
+    conf = {
+        **SMALL,
+        "search_space": {**SPACE, "optimizer": ["adam"]},
+        "training": {"epochs": 1, "patience": 0, "hidden_sizes": "32"},
+        "min_accuracy": 0.99,
+    }
     run = api.trigger(TRAINING, logical_date="2025-05-02T14:23:05Z", conf=conf)
     done = api.wait_for_run(TRAINING, run["dag_run_id"], RUN_TIMEOUT_S)
     states = api.task_states(TRAINING, run["dag_run_id"])

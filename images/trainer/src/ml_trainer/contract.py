@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ml_trainer.options import POSITIVE_INT, UNIT_INTERVAL, option
+
 IMAGE_SIDE = 8
 FEATURE_COLUMNS: tuple[str, ...] = tuple(f"pixel_{i}" for i in range(IMAGE_SIDE * IMAGE_SIDE))
 LABEL_COLUMN = "label"
@@ -24,13 +26,17 @@ NUM_CLASSES = len(CLASSES)
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Policy limits `validate` applies (the CLI exposes each as a flag)."""
+    """Policy limits `validate` applies (each is one of its flags)."""
 
-    min_rows: int = 500
-    # each class must hold at least this share of the rows, relative to a perfectly
-    # balanced split (0.5 = at least half of 1/NUM_CLASSES)
-    min_class_share: float = 0.5
-    max_duplicate_fraction: float = 0.01
+    min_rows: int = option(500, help="minimum rows", kind=POSITIVE_INT)
+    min_class_share: float = option(
+        0.5,
+        help="each class needs this share of a balanced split's rows (0.5 = half of 1/classes)",
+        kind=UNIT_INTERVAL,
+    )
+    max_duplicate_fraction: float = option(
+        0.01, help="largest tolerated share of duplicate rows", kind=UNIT_INTERVAL
+    )
 
 
 def dtypes() -> dict[str, str]:

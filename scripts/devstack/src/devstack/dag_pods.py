@@ -41,21 +41,23 @@ PLACEHOLDER_XCOMS: dict[tuple[str, str], Any] = {
 }
 
 
-def train_arguments(trial_id: str = "t00-adam-lr0.001-bs64", ds: str = DS) -> list[str]:
+TRIAL_ID = "t00-adam-lr0.001-bs64"
+
+
+def train_arguments(trial_id: str = TRIAL_ID, ds: str = DS) -> list[str]:
     """The arguments of one mapped training trial (mapped arguments arrive as given)."""
     return [
         "--data-path", f"s3://processed/{ds}/",
+        "--optimizer", "adam",
         "--lr", "0.001",
         "--batch-size", "64",
-        "--optimizer", "adam",
         "--trial-id", trial_id,
     ]  # fmt: skip
 
 
 def clear_pipeline_caches() -> None:
     """Forget the per-process settings and platform config of `ml_pipeline` (read again)."""
-    from ml_pipeline.config import platform_config
-    from ml_pipeline.settings import pipeline_settings
+    from ml_pipeline.config import pipeline_settings, platform_config
 
     pipeline_settings.cache_clear()
     platform_config.cache_clear()
@@ -158,11 +160,13 @@ def build_pod(
     arguments: list[str] | None = None,
     **params: Any,
 ) -> tuple[Any, Any]:
-    """(task, V1Pod) of `task_id`; a mapped task is expanded as map index 0 with `arguments`."""
+    """(task, V1Pod) of `task_id`; a mapped task is expanded as map index 0 with `arguments`
+    (trial `TRIAL_ID`)."""
     task = dag.get_task(task_id)
     map_index = -1
     if task.is_mapped:
-        task = task.unmap({"arguments": list(arguments or train_arguments(ds=ds))})
+        args = list(arguments or train_arguments(ds=ds))
+        task = task.unmap({"arguments": args, "trial_id": TRIAL_ID})
         map_index = 0
     context = task_context(dag, task, ds=ds, map_index=map_index, **params)
     task.render_template_fields(context)

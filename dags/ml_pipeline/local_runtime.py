@@ -1,7 +1,7 @@
 """The `local` runtime's pod task: the trainer command as a local process.
 
 Same contract as the pod (docs/CONTRACTS.md §4, §6): `trainer <command> <arguments>` with
-the trainer environment (`ml_pipeline.contract.trainer_env`, plus the audit trail of
+the trainer environment (`ml_pipeline.trainer.trainer_env`, plus the audit trail of
 `ml_pipeline.run_context.audit_env`) on top of the worker's own
 (which carries the stack's `AWS_*` credentials); stdout and stderr go to the task log line
 by line; the JSON object the command writes to `$XCOM_RETURN_PATH` — a fresh file in a
@@ -27,11 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
-from ml_pipeline.config import platform_config
-from ml_pipeline.contract import trainer_env
-from ml_pipeline.hyperparams import path_safe
-from ml_pipeline.run_context import audit_env, context_data_date
-from ml_pipeline.settings import pipeline_settings
+from ml_pipeline.config import pipeline_settings, platform_config
+from ml_pipeline.run_context import audit_env, context_data_date, path_safe
+from ml_pipeline.trainer import trainer_env
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -63,6 +61,7 @@ class LocalTrainerOperator(BaseOperator):
     :param arguments: its arguments (templated; mapped arguments are used as given).
     :param profile: compute profile name (templated) — selects `CUDA_VISIBLE_DEVICES`.
     :param namespace: the namespace the pod would run in (recorded in the log only).
+    :param trial_id: the trial a mapped training instance runs (its map index label).
     """
 
     template_fields = ("arguments", "profile", "namespace")
@@ -75,6 +74,7 @@ class LocalTrainerOperator(BaseOperator):
         arguments: list[str] | None = None,
         profile: str = "cpu",
         namespace: str | None = None,
+        trial_id: str | None = None,
         do_xcom_push: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -83,6 +83,7 @@ class LocalTrainerOperator(BaseOperator):
         self.arguments = arguments or []
         self.profile = profile
         self.namespace = namespace
+        self.trial_id = trial_id
         self._process: subprocess.Popen[str] | None = None
 
     def argv(self) -> list[str]:

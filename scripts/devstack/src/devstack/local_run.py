@@ -1,6 +1,9 @@
 """Run DAGs once, locally, with `dag.test()` — the engine of `make demo` and the e2e tests.
 
-    python -m ml_pipeline.local_run --plan plan.json --results results.json [--log-file f]
+    PYTHONPATH=dags python -m devstack.local_run --plan plan.json --results results.json [--log-file f]
+
+A development tool, not part of the DAGs (git-sync does not ship it): it imports the DAGs'
+`ml_pipeline` package from the DAGs folder, which must be on `PYTHONPATH`.
 
 `plan.json` is a list of `{"dag_id": …, "date": "YYYY-MM-DD", "conf": {…}, "env": {…}}`; the
 runs go in order, in this one process (Airflow's start-up is paid once). `env` (optional)
@@ -25,6 +28,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+from devstack.dag_pods import clear_pipeline_caches, dags_folder
 
 # Tasks whose return value the results file carries (all map indexes).
 REPORTED_TASKS = (
@@ -175,15 +180,8 @@ def run_one(dag: Any, date: str, conf: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _clear_runtime_caches() -> None:
-    """Settings read at run time (the local command prefix) follow the per-run env."""
-    from ml_pipeline.settings import pipeline_settings
-
-    pipeline_settings.cache_clear()
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml_pipeline.local_run", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.local_run", description=__doc__)
     parser.add_argument(
         "--plan", required=True, type=Path, help="JSON list of {dag_id, date, conf}"
     )
@@ -194,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dags-folder",
         type=Path,
-        help="default: $AIRFLOW__CORE__DAGS_FOLDER, else this package's parent",
+        help="default: $AIRFLOW__CORE__DAGS_FOLDER, else the repository's dags/",
     )
     args = parser.parse_args(argv)
     plan = json.loads(args.plan.read_text())
@@ -215,12 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     # dag.test() runs a deferred task's trigger inline and ignores its timeout (a missing
     # partition would wait forever): the sensors reschedule instead. Read at parse time.
     os.environ.update({"ML_PIPELINE_DEFER_SENSORS": "false"})
-    dags_folder = args.dags_folder or Path(
-        os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") or Path(__file__).resolve().parents[1]
-    )
+    folder = args.dags_folder or Path(os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") or dags_folder())
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(str(dags_folder))
+    bag = DagBag(str(folder))
     if bag.import_errors:
         progress_out.write(f"DAG import errors: {json.dumps(bag.import_errors, indent=2)}\n")
         return 2
@@ -232,19 +228,19 @@ def main(argv: list[str] | None = None) -> int:
     for item in plan:
         dag = bag.dags.get(item["dag_id"])
         if dag is None:
-            progress_out.write(f"no DAG {item['dag_id']!r} in {dags_folder}\n")
+            progress_out.write(f"no DAG {item['dag_id']!r} in {folder}\n")
             return 2
         progress.prefix = ""
         progress_out.write(f"> {item['dag_id']} {item['date']}\n")
         saved_env = dict(os.environ)
         os.environ.update({k: str(v) for k, v in (item.get("env") or {}).items()})
-        _clear_runtime_caches()
+        clear_pipeline_caches()
         try:
             result = run_one(dag, item["date"], item.get("conf") or {})
         finally:
             os.environ.clear()
             os.environ.update(saved_env)
-            _clear_runtime_caches()
+            clear_pipeline_caches()
         progress_out.write(
             f"< {item['dag_id']} {item['date']}: {result['state']} ({result['duration_s']:.1f}s)\n"
         )
