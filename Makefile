@@ -62,6 +62,20 @@ tools: $(BIN)/helm $(BIN)/minio $(CHECKOV) ## build helm and minio, install chec
 .PHONY: setup
 setup: venv tools ## everything the tests and the demo need
 
+# ---------------------------------------------------------------- generated files
+# Files derived from another one are written by these targets, never by hand; each has a test
+# that regenerates it and fails while the committed copy is stale (the message names the target).
+.PHONY: generate
+generate: generate-platform-defaults generate-values-reference ## regenerate every generated file
+
+.PHONY: generate-platform-defaults
+generate-platform-defaults: $(VENV)/.synced $(BIN)/helm ## platform_defaults.json (helm) + kind's GPU pools, from the chart's values
+	$(VENV)/bin/devstack generate
+
+.PHONY: generate-values-reference
+generate-values-reference: $(VENV)/.synced ## docs/chart.md's values reference, from the chart's schema + values
+	$(PY) tests/chart/values_reference.py --write
+
 # ---------------------------------------------------------------- checks
 .PHONY: lint
 lint: setup ## ruff, ruff format --check, ruff AIR rules, yamllint, hadolint
