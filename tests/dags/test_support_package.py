@@ -161,7 +161,7 @@ def test_packaged_defaults_match_the_contract() -> None:
         "present",
         "NoSchedule",
     )
-    assert sorted(cfg.profiles) == ["a100", "cpu", "h100"]
+    assert {"a100", "cpu", "h100"} <= set(cfg.profiles)
     assert cfg.profile("a100").gpus == 1 and cfg.profile("cpu").gpus == 0
     assert cfg.default_training_profile == "a100"
 

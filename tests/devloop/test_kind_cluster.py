@@ -75,7 +75,7 @@ def test_one_control_plane_one_cpu_worker_one_gpu_like_worker_per_pool(kind_conf
     workers = [n for n in kind_config["nodes"] if n["role"] == "worker"]
     assert len([n for n in workers if not gpu_like(n)]) == 1
     gpu_types = sorted(n["labels"]["gpu-type"] for n in workers if gpu_like(n))
-    assert gpu_types == sorted(gpu_profiles(load_platform_config()))
+    assert gpu_types == sorted(gpu_profiles(load_platform_config(REPO)))
 
 
 def test_cpu_worker_is_untainted_and_unlabelled(kind_config):
