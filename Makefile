@@ -63,13 +63,22 @@ tools: $(BIN)/helm $(BIN)/minio $(CHECKOV) ## build helm and minio, install chec
 setup: venv tools ## everything the tests and the demo need
 
 # ---------------------------------------------------------------- generated files
-# Committed, and checked for staleness by a test: regenerate after changing their source.
-.PHONY: generate-trainer-options
-generate-trainer-options: venv ## dags/ml_pipeline/trainer_options.json from the trainer's option dataclasses
-	$(PY) scripts/generate_trainer_options.py dags/ml_pipeline/trainer_options.json
-
+# Files derived from another one are written by these targets, never by hand; each has a test
+# that regenerates it and fails while the committed copy is stale (the message names the target).
 .PHONY: generate
-generate: generate-trainer-options ## regenerate every generated file
+generate: generate-platform-defaults generate-values-reference generate-trainer-options ## regenerate every generated file
+
+.PHONY: generate-platform-defaults
+generate-platform-defaults: $(VENV)/.synced $(BIN)/helm ## platform_defaults.json (helm) + kind's GPU pools, from the chart's values
+	$(VENV)/bin/devstack generate
+
+.PHONY: generate-values-reference
+generate-values-reference: $(VENV)/.synced ## docs/chart.md's values reference, from the chart's schema + values
+	$(PY) tests/chart/values_reference.py --write
+
+.PHONY: generate-trainer-options
+generate-trainer-options: $(VENV)/.synced ## dags/ml_pipeline/trainer_options.json from the trainer's option dataclasses
+	$(PY) scripts/generate_trainer_options.py dags/ml_pipeline/trainer_options.json
 
 # ---------------------------------------------------------------- checks
 .PHONY: lint

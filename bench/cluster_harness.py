@@ -20,7 +20,8 @@ from typing import Any
 
 import psutil
 from devstack.cluster.harness import Cluster
-from devstack.cluster.nodes import chart_values, pool_nodes
+from devstack.cluster.nodes import pool_nodes
+from devstack.platform_names import load_platform_config
 
 from bench.harness import Measurement
 
@@ -89,8 +90,8 @@ def _sweep(cluster: Cluster) -> tuple[float, float]:
 
 
 def run() -> list[Measurement]:
-    values = chart_values()
-    a100_only = {**values, "gpuPools": {"a100": values["gpuPools"]["a100"]}}
+    platform = load_platform_config()
+    a100_only = {**platform, "profiles": {k: platform["profiles"][k] for k in ("a100", "cpu")}}
     nodes = pool_nodes(a100_only, per_pool=TRIALS // 8)
     root = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     cluster = Cluster(root, apiserver_port=None, nodes=nodes)

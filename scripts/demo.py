@@ -11,10 +11,12 @@ consecutive dates:
   day 3  drifted day  labels flipped and features shifted: skipped, champion stays 2
 
 The story is deterministic: data comes from the date, training from seeds, and day 2 is
-better by design (more data, more capacity, more epochs), not by luck. The registered
-model is reset at the start (`--keep-registry` keeps it). Everything started is stopped at
-the end, on Ctrl-C and on failure; `--keep-ui` keeps MLflow (and an Airflow UI) up until
-Ctrl-C.
+better by design (more data, more capacity, more epochs), not by luck. The registered model
+(`model.name` of the platform config) is reset at the start (`--keep-registry` keeps it).
+Everything started is stopped at the end, on Ctrl-C and on failure (`devstack.stack.Stack`
+as a context manager; a stack that `devstack up` runs is reused and left running);
+`--keep-ui` keeps MLflow and the stack's Airflow (UI, scheduler, dag-processor, triggerer, on
+the demo's runs) up until Ctrl-C.
 
 `--real` runs the same story through a real Airflow instead of `dag.test()`: the stack's
 api-server, scheduler (LocalExecutor), dag-processor and triggerer (`devstack up --airflow`),
@@ -30,20 +32,22 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.platform_names import PlatformNames, load_platform_names
+from devstack.process import ProcessRef, process_started_at, stop_group
+from devstack.stack import Stack
+from devstack.webhook import WebhookSink
+
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
-MODEL = "digits-classifier"  # docs/CONTRACTS.md §2 (the demo runs with the default config)
 DEFAULT_DATES = ("2024-06-01", "2024-06-02", "2024-06-03")
 
 
@@ -105,9 +109,9 @@ class Phases:
 
 
 # ------------------------------------------------------------------------------- MLflow
-def reset_registry(tracking_uri: str) -> bool:
+def reset_registry(tracking_uri: str, model: str) -> bool:
     """Delete the registered model so the story starts without a champion."""
-    data = json.dumps({"name": MODEL}).encode()
+    data = json.dumps({"name": model}).encode()
     request = urllib.request.Request(
         f"{tracking_uri}/api/2.0/mlflow/registered-models/delete",
         data=data,
@@ -121,53 +125,6 @@ def reset_registry(tracking_uri: str) -> bool:
         if exc.code == 404:
             return False
         raise
-
-
-# -------------------------------------------------------------------------- Airflow UI
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_airflow_ui(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str] | None:
-    """Best effort: an Airflow api-server on the demo's metadata DB, to browse the runs."""
-    port = free_port()
-    airflow = Path(sys.executable).with_name("airflow")
-    if not airflow.is_file():
-        return None
-    log = log_path.open("ab")
-    proc = subprocess.Popen(
-        [str(airflow), "api-server", "--port", str(port), "--host", "127.0.0.1"],
-        env={**env, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2),
-        ):
-            return proc, url
-        time.sleep(2)
-    stop_group(proc)
-    return None
-
-
-def stop_group(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 # ------------------------------------------------------------------- real Airflow runs
@@ -258,7 +215,7 @@ def run_plan(
                 say(line)
         proc.wait()
     except BaseException:
-        stop_group(proc)
+        stop_group("the pipeline run", ProcessRef(proc.pid, process_started_at(proc.pid)))
         raise
     phases.seconds[current] = phases.seconds.get(current, 0) + time.monotonic() - began
     if not results_path.is_file():
@@ -273,7 +230,9 @@ def _pct(value: Any) -> str:
     return "-" if value is None else f"{float(value):.2%}"
 
 
-def summarize(results: list[dict[str, Any]], dates: list[str], mlflow_uri: str) -> tuple[str, bool]:
+def summarize(
+    results: list[dict[str, Any]], dates: list[str], mlflow_uri: str, names: PlatformNames
+) -> tuple[str, bool]:
     header = (
         "date",
         "story",
@@ -338,12 +297,93 @@ def summarize(results: list[dict[str, Any]], dates: list[str], mlflow_uri: str) 
         "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += ["", f"MLflow: {mlflow_uri}  (experiment ml-training-pipeline, model {MODEL})", *urls]
+    lines += [
+        "",
+        f"MLflow: {mlflow_uri}  (experiment {names.experiment}, model {names.model_name})",
+        *urls,
+    ]
     return "\n".join(lines), ok
 
 
 # --------------------------------------------------------------------------------- main
+def tell_story(
+    args: argparse.Namespace,
+    dates: list[str],
+    names: PlatformNames,
+    stack: Stack,
+    webhook: WebhookSink,
+    phases: Phases,
+) -> int:
+    """Steps 2-3 (and the UI of --keep-ui) on a running stack; 0 when the story held."""
+    work = args.root / "demo"
+    env = {
+        **os.environ,
+        **stack.env(),
+        **REAL_SETTINGS,
+        "PYTHONPATH": str(DAGS),
+        "AIRFLOW_CONN_ML_PIPELINE_WEBHOOK": json.dumps({"conn_type": "http", "host": webhook.url}),
+    }
+    env.pop("ML_PLATFORM_CONFIG", None)  # the demo runs with the chart's default names
+    mlflow_uri = env["MLFLOW_TRACKING_URI"]
+    say(
+        f"   MLflow {mlflow_uri}   S3 {env['AWS_ENDPOINT_URL']}   Airflow home {env['AIRFLOW_HOME']}"
+    )
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    if not args.keep_registry and reset_registry(mlflow_uri, names.model_name):
+        say(f"   deleted registered model {names.model_name!r} from an earlier demo (fresh story)")
+
+    _bar("2/4 three days: data_preprocessing_pipeline, then ml_full_training_pipeline")
+    if args.real:
+        api = stack.airflow_api()
+        api.put_connection("ml_pipeline_webhook", conn_type="http", host=webhook.url)
+        api.wait_for_dags("data_preprocessing_pipeline", "ml_full_training_pipeline")
+        login = stack.airflow_login
+        say(
+            f"   real Airflow: UI {stack.airflow_url} (user {login.username}, "
+            f"password {login.password}); each run is triggered through the REST API"
+        )
+        if stack.reused:
+            say("   (Airflow was already running under this root: its own settings apply)")
+        results = run_plan_real(api, build_plan(dates), phases)
+    else:
+        say("   (each line: a finished task try; trainer output is in the task log)")
+        results = run_plan(env, build_plan(dates), work, phases)
+
+    _bar("3/4 summary")
+    with phases.phase("summary"):
+        table, ok = summarize(results, dates, mlflow_uri, names)
+    say(table)
+    say(f"\nnotifications received on the local Slack-compatible webhook: {len(webhook.received)}")
+    for message in webhook.received:
+        say("  " + message.get("text", "").splitlines()[0])
+    say(
+        "\n"
+        + (
+            "the story held: champion 1 -> 2 (promoted) -> 2 (drift skipped)"
+            if ok
+            else "the story did NOT hold: read the table and the task logs above"
+        )
+    )
+
+    if args.keep_ui:
+        _bar("UI (Ctrl-C to stop everything)")
+        ui = stack
+        if not stack.has_airflow:  # the dag.test() story: the stack's Airflow shows its runs
+            say("   starting the stack's Airflow (UI, scheduler, dag-processor, triggerer)")
+            ui = Stack(args.root, airflow=True, airflow_env=REAL_SETTINGS).up()
+        login = ui.airflow_login
+        say(f"   Airflow UI  {ui.airflow_url}  (user {login.username}, password {login.password})")
+        say(f"   MLflow UI   {mlflow_uri}")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    names = load_platform_names()
     parser = argparse.ArgumentParser(
         prog="scripts/demo.py",
         description=__doc__,
@@ -352,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep-ui",
         action="store_true",
-        help="keep MLflow (and an Airflow api-server on the demo's runs) up until Ctrl-C",
+        help="keep MLflow and the stack's Airflow (UI on the demo's runs) up until Ctrl-C",
     )
     parser.add_argument(
         "--root", type=Path, default=REPO / ".local", help="stack state folder (default: .local)"
@@ -371,111 +411,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep-registry",
         action="store_true",
-        help=f"do not delete the registered model {MODEL!r} first (the story assumes no champion)",
+        help=f"do not delete the registered model {names.model_name!r} first "
+        "(the story assumes no champion)",
     )
     args = parser.parse_args(argv)
     dates = [d.strip() for d in args.dates.split(",")]
     if len(dates) != 3:
         parser.error("--dates needs exactly three dates")
 
-    from devstack.stack import Stack
-    from devstack.webhook import WebhookSink
-
     phases = Phases()
-    work = args.root / "demo"
-    stack = Stack(args.root, airflow=args.real, airflow_env=REAL_SETTINGS)
-    webhook = WebhookSink("/services/demo").start()
-    hook_url, received = webhook.url, webhook.received
-    ui_proc: subprocess.Popen | None = None
     previous_term = signal.signal(
         signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
     )
     try:
         _bar("1/4 local stack (MinIO, MLflow, Airflow home) in " + str(args.root))
-        with phases.phase("stack up"):
-            stack.up()
-        env = {
-            **os.environ,
-            **stack.env(),
-            "PYTHONPATH": str(DAGS),
-            "ML_PIPELINE_RUNTIME": "local",
-            "ML_PIPELINE_RETRY_DELAY_SECONDS": "5",
-            "ML_PIPELINE_SENSOR_POKE_SECONDS": "5",
-            "ML_PIPELINE_SENSOR_TIMEOUT_SECONDS": "300",
-            "AIRFLOW_CONN_ML_PIPELINE_WEBHOOK": json.dumps({"conn_type": "http", "host": hook_url}),
-        }
-        env.pop("ML_PLATFORM_CONFIG", None)  # the demo runs with the chart's default names
-        mlflow_uri = env["MLFLOW_TRACKING_URI"]
-        say(
-            f"   MLflow {mlflow_uri}   S3 {env['AWS_ENDPOINT_URL']}   Airflow home {env['AIRFLOW_HOME']}"
-        )
-        if work.exists():
-            shutil.rmtree(work)
-        work.mkdir(parents=True)
-        if not args.keep_registry and reset_registry(mlflow_uri):
-            say(f"   deleted registered model {MODEL!r} from an earlier demo (fresh story)")
-
-        _bar("2/4 three days: data_preprocessing_pipeline, then ml_full_training_pipeline")
-        if args.real:
-            api = stack.airflow_api()
-            api.put_connection("ml_pipeline_webhook", conn_type="http", host=hook_url)
-            api.wait_for_dags("data_preprocessing_pipeline", "ml_full_training_pipeline")
-            login = stack.airflow_login
-            say(
-                f"   real Airflow: UI {stack.airflow_url} (user {login.username}, "
-                f"password {login.password}); each run is triggered through the REST API"
-            )
-            if stack.reused:
-                say("   (Airflow was already running under this root: its own settings apply)")
-            results = run_plan_real(api, build_plan(dates), phases)
-        else:
-            say("   (each line: a finished task try; trainer output is in the task log)")
-            results = run_plan(env, build_plan(dates), work, phases)
-
-        _bar("3/4 summary")
-        with phases.phase("summary"):
-            table, ok = summarize(results, dates, mlflow_uri)
-        say(table)
-        say(f"\nnotifications received on the local Slack-compatible webhook: {len(received)}")
-        for message in received:
-            say("  " + message.get("text", "").splitlines()[0])
-        say(
-            "\n"
-            + (
-                "the story held: champion 1 -> 2 (promoted) -> 2 (drift skipped)"
-                if ok
-                else "the story did NOT hold: read the table and the task logs above"
-            )
-        )
-
-        if args.keep_ui:
-            _bar("UI (Ctrl-C to stop everything)")
-            ui = None if args.real else start_airflow_ui(env, work / "airflow-api-server.log")
-            if args.real:
-                login = stack.airflow_login
-                say(
-                    f"   Airflow UI  {stack.airflow_url}  (user {login.username}, "
-                    f"password {login.password})"
+        with contextlib.ExitStack() as running:
+            webhook = running.enter_context(WebhookSink("/services/demo"))
+            with phases.phase("stack up"):
+                # Stopped on leaving (also on Ctrl-C and failure), unless `devstack up` runs it.
+                stack = running.enter_context(
+                    Stack(args.root, airflow=args.real, airflow_env=REAL_SETTINGS)
                 )
-            elif ui:
-                ui_proc, ui_url = ui
-                say(f"   Airflow UI  {ui_url}  (no login: all users are admins, local only)")
-            else:
-                say(f"   Airflow UI did not start; see {work / 'airflow-api-server.log'}")
-            say(f"   MLflow UI   {mlflow_uri}")
-            with contextlib.suppress(KeyboardInterrupt):
-                while True:
-                    time.sleep(3600)
-        return 0 if ok else 1
+            running.callback(_bar, "4/4 stopping the local stack")
+            return tell_story(args, dates, names, stack, webhook, phases)
     except KeyboardInterrupt:
-        say("\ninterrupted: stopping everything")
+        say("\ninterrupted: everything the demo started is stopped")
         return 130
     finally:
-        _bar("4/4 stopping the local stack")
-        stop_group(ui_proc)
-        webhook.stop()
-        with phases.phase("stack down"):
-            stack.down()
         signal.signal(signal.SIGTERM, previous_term)
         say("wall time by phase:\n" + phases.report())
 

@@ -22,9 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from devstack.platform_names import gpu_profiles, load_platform_config
 from helm_chart import CHART, NAMESPACE, RELEASE, REPO, PreparedChart, prepare_chart, shared_folder
 
 CI_VALUES = CHART / "ci"
+# The GPU pools of the default values (as the generated platform config lists them), for tests
+# that switch all of them off or list them: a new default pool needs no test change.
+DEFAULT_POOLS = tuple(gpu_profiles(load_platform_config(REPO)))
+NO_GPU_POOLS = {"gpuPools": dict.fromkeys(DEFAULT_POOLS)}
 HELM = Path(os.environ.get("HELM", REPO / ".tools" / "bin" / "helm"))
 AIRFLOW_SCHEMA_ENV = "ML_PLATFORM_AIRFLOW_SCHEMA"
 AIRFLOW_SCHEMA = Path(

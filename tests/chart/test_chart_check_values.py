@@ -4,7 +4,7 @@ says what to change."""
 from __future__ import annotations
 
 import pytest
-from chart_render import HelmError, render_chart, render_error
+from chart_render import DEFAULT_POOLS, NO_GPU_POOLS, HelmError, render_chart, render_error
 
 NO_PLUGIN_SELECTION = {
     "nvidiaDevicePlugin": {
@@ -129,7 +129,7 @@ CASES = [
     ),
     pytest.param(
         {"gpuTaint": {"key": "", "value": "", "effect": ""}},
-        "GPU pools a100, h100 are enabled but gpuTaint has no key or effect",
+        f"GPU pools {', '.join(DEFAULT_POOLS)} are enabled but gpuTaint has no key or effect",
         id="gpu-pool-without-taint",
     ),
     pytest.param(
@@ -301,7 +301,7 @@ def test_device_plugin_selection_is_not_checked_when_it_is_off():
 def test_cpu_only_platform_needs_no_taint():
     render_chart(
         {
-            "gpuPools": {"a100": None, "h100": None},
+            **NO_GPU_POOLS,
             "gpuTaint": {"key": "", "value": "", "effect": ""},
         }
     )

@@ -10,7 +10,7 @@ def test_values_reference_is_up_to_date():
     section = current_section(DOC.read_text())
     assert section is not None, f"{DOC} lost its values-reference markers"
     assert section == generate(), (
-        "docs/chart.md values reference is stale: run .venv/bin/python tests/chart/values_reference.py --write"
+        "docs/chart.md values reference is stale: run `make generate` (tests/chart/values_reference.py --write)"
     )
 
 

@@ -9,7 +9,16 @@ import sys
 import kubernetes_validate
 import pytest
 import yaml
-from chart_render import CHART, HELM, chart_copy, helm, ours, prepared_chart, render_chart
+from chart_render import (
+    CHART,
+    HELM,
+    NO_GPU_POOLS,
+    chart_copy,
+    helm,
+    ours,
+    prepared_chart,
+    render_chart,
+)
 from helm_chart import PROFILES, profile_release
 
 R = "ml-platform"  # release and release namespace
@@ -173,7 +182,7 @@ def test_the_upstream_charts_are_rendered_not_skipped():
 
 
 def test_no_gpu_pool_drops_the_reconciler_and_the_quota():
-    objects = render_chart({"gpuPools": {"a100": {"enabled": False}, "h100": {"enabled": False}}})
+    objects = render_chart(NO_GPU_POOLS)
     assert kind_names(objects) == DEFAULT - gpu(R, R, T)
 
 

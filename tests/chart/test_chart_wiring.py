@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 import jmespath
 import pytest
 from chart_render import (
+    DEFAULT_POOLS,
     by_kind_name,
     ours,
     platform_config,
@@ -575,7 +576,9 @@ def test_notes_tell_how_to_reach_the_uis_and_trigger_the_dag():
     assert "airflow dags trigger" in notes
     assert "get secret ml-platform-object-store" in notes
     assert "helm test ml-platform" in notes
-    assert "GPU pools a100, h100 (taint nvidia.com/gpu=present:NoSchedule)" in notes
+    assert (
+        f"GPU pools {', '.join(DEFAULT_POOLS)} (taint nvidia.com/gpu=present:NoSchedule)" in notes
+    )
 
 
 def test_notes_for_external_services():

@@ -12,8 +12,9 @@ import uuid
 import pytest
 from cluster_support import wait_for
 from devstack.cluster import control_plane as cp
-from devstack.cluster.nodes import GPU_RESOURCE, chart_values, enabled_gpu_pools, gpu_taint
+from devstack.cluster.nodes import GPU_RESOURCE, gpu_taint
 from devstack.paths import tools_bin
+from devstack.platform_names import gpu_profiles, load_platform_config
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -40,10 +41,10 @@ def test_api_server_and_kubectl_report_the_pinned_release(cluster):
 
 
 def test_gpu_pool_nodes_carry_the_chart_definition(core):
-    values = chart_values()
-    taint = gpu_taint(values)
+    platform = load_platform_config()
+    taint = gpu_taint(platform)
     nodes = {n.metadata.name: n for n in core.list_node().items}
-    for name, pool in enabled_gpu_pools(values).items():
+    for name, pool in gpu_profiles(platform).items():
         pool_nodes = [n for n in nodes.values() if n.metadata.name.startswith(f"{name}-")]
         assert pool_nodes, f"no simulated node for GPU pool {name}"
         for node in pool_nodes:

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 from cluster_support import platform_config_of, service_account_kubeconfig, wait_for
 from devstack.cluster import control_plane as cp
-from devstack.cluster.nodes import chart_values, gpu_taint
+from devstack.cluster.nodes import gpu_taint
+from devstack.platform_names import load_platform_config
 
-TAINT = gpu_taint(chart_values())
+TAINT = gpu_taint(load_platform_config())
 
 
 def _has_gpu_taint(node) -> bool:

@@ -12,7 +12,6 @@ from consistency_support import (
     chart_metadata,
     chart_values,
     load_yaml,
-    platform_defaults,
 )
 
 
@@ -24,11 +23,6 @@ def values() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def chart_yaml() -> dict[str, Any]:
     return chart_metadata()
-
-
-@pytest.fixture(scope="session")
-def dag_defaults() -> dict[str, Any]:
-    return platform_defaults()
 
 
 @pytest.fixture(scope="session")

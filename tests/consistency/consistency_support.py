@@ -6,7 +6,6 @@ with a message naming the missing file and its owner, never skip.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "ml-platform"
-PLATFORM_DEFAULTS = REPO / "dags" / "ml_pipeline" / "platform_defaults.json"
 KIND_CONFIG = REPO / "k8s" / "kind" / "cluster.yaml"
 EKS_CONFIG = REPO / "k8s" / "eks" / "cluster.yaml"
 GKE_CONFIG = REPO / "k8s" / "gke" / "node-pools.yaml"
@@ -37,10 +35,6 @@ def chart_values() -> dict[str, Any]:
 
 def chart_metadata() -> dict[str, Any]:
     return load_yaml(CHART_DIR / "Chart.yaml", "the chart part (charts/ml-platform)")
-
-
-def platform_defaults() -> dict[str, Any]:
-    return json.loads(require(PLATFORM_DEFAULTS, "the DAG part (dags/ml_pipeline)").read_text())
 
 
 def enabled_pools(values: dict[str, Any]) -> dict[str, dict[str, Any]]:

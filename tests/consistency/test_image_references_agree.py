@@ -3,8 +3,9 @@
 The chart's values.yaml defines each image once (`repository` + `tag`). The project's own
 images (the registry of `images.trainer`) are each built from images/<name>/Dockerfile by a
 skaffold artifact of the same name, which passes the built reference back into exactly that
-values key; Chart.yaml's artifacthub annotation and the DAGs' platform defaults repeat the
-same reference; the Airflow base image, the chart's Airflow version and the lock agree."""
+values key; Chart.yaml's artifacthub annotation repeats the same reference (the DAGs' platform
+defaults are generated from the values); the Airflow base image, the chart's Airflow version
+and the lock agree."""
 
 from __future__ import annotations
 
@@ -119,11 +120,6 @@ def test_chart_image_annotation_repeats_the_values(definitions, chart_yaml):
             assert [t for _, t in definitions[repo]] == [tag], (
                 f"Chart.yaml annotation says {entry['image']}, values.yaml says {definitions[repo]}"
             )
-
-
-def test_dag_defaults_name_the_chart_trainer_image(dag_defaults, values):
-    trainer = values["images"]["trainer"]
-    assert dag_defaults["images"]["trainer"] == f"{trainer['repository']}:{trainer['tag']}"
 
 
 def test_airflow_versions_agree_across_chart_dockerfile_and_lock(values):

@@ -191,7 +191,9 @@ def test_train_with_hp_pod_on_a_gpu_pool(
     node_affinity = pod.spec.affinity.node_affinity
     (term,) = node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms
     (expr,) = term.match_expressions
-    assert (expr.key, expr.operator, expr.values) == ("gpu-type", "In", ["a100", "h100"])
+    profiles = json.loads((DAGS / "ml_pipeline" / "platform_defaults.json").read_text())["profiles"]
+    gpu_types = sorted(name for name, p in profiles.items() if p["gpus"] > 0)
+    assert (expr.key, expr.operator, expr.values) == ("gpu-type", "In", gpu_types)
     (preferred,) = node_affinity.preferred_during_scheduling_ignored_during_execution
     (pexpr,) = preferred.preference.match_expressions
     assert (pexpr.key, pexpr.operator, pexpr.values) == ("nvidia.com/gpu.product", "In", products)
@@ -297,7 +299,8 @@ def test_platform_config_file_drives_names_and_pull_secrets(parse_dags, tmp_path
     data["images"]["trainer"] = "registry.example.com/ml/trainer:1.2.3"
     data["imagePullSecrets"] = ["regcred"]
     data["namespaces"]["training"] = "team-a-training"
-    del data["profiles"]["h100"]  # a disabled pool is absent
+    # disabled pools are absent
+    data["profiles"] = {p: data["profiles"][p] for p in ("a100", "cpu")}
     path = tmp_path / "platform.json"
     path.write_text(json.dumps(data))
     dag = parse_dags("kubernetes", ML_PLATFORM_CONFIG=str(path)).dags["ml_full_training_pipeline"]

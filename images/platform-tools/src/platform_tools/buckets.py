@@ -2,7 +2,8 @@
 
 Works against MinIO and any S3 with the platform's own least-privilege credentials: it only
 calls HeadBucket and CreateBucket on the buckets it is given (no ListBuckets, which the
-platform's MinIO policy does not grant).
+platform's MinIO policy does not grant). The functions take any boto3 S3 client and use its
+endpoint and region; the local stack (devstack) creates its buckets with them too.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def s3_client() -> Any:
     )
 
 
+def _where(client: Any) -> str:
+    return str(client.meta.endpoint_url)
+
+
 def _code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
@@ -66,7 +71,7 @@ def bucket_exists(client: Any, bucket: str) -> bool:
             return False
         if _code(exc) in FORBIDDEN:
             raise CheckFailed(
-                f"bucket {bucket}: access denied at {endpoint() or 'AWS S3'}. The platform's "
+                f"bucket {bucket}: access denied at {_where(client)}. The platform's "
                 "credentials must be allowed s3:ListBucket and s3:CreateBucket on it (MinIO: the "
                 "platform user's policy in minio.policies; AWS: the IAM policy of the keys or role)."
             ) from exc
@@ -92,7 +97,7 @@ def wait_until_reachable(
             problem = exc
         if time.monotonic() >= deadline:
             raise CheckFailed(
-                f"the object store at {endpoint() or 'AWS S3'} did not answer within "
+                f"the object store at {_where(client)} did not answer within "
                 f"{wait_seconds:.0f} s ({problem}). Check AWS_ENDPOINT_URL and that MinIO (or "
                 "your S3) is running and reachable from this namespace (NetworkPolicies)."
             )
@@ -101,12 +106,12 @@ def wait_until_reachable(
 
 
 def create_bucket(client: Any, bucket: str) -> str:
-    """Create `bucket` in the configured region; 'created' or 'exists' (a race with another)."""
+    """Create `bucket` in the client's region; 'created' or 'exists' (a race with another)."""
     from botocore.exceptions import ClientError
 
     kwargs: dict[str, Any] = {}
-    if region() != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region()}
+    if client.meta.region_name != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": client.meta.region_name}
     try:
         client.create_bucket(Bucket=bucket, **kwargs)
         return "created"
@@ -143,7 +148,7 @@ def check_buckets(client: Any, buckets: Sequence[str]) -> list[str]:
     missing = [b for b in buckets if not bucket_exists(client, b)]
     if missing:
         raise CheckFailed(
-            f"missing buckets {missing} at {endpoint() or 'AWS S3'}: the bucket hook "
+            f"missing buckets {missing} at {_where(client)}: the bucket hook "
             "(objectStore.createBuckets) creates them on install and upgrade, or create them yourself."
         )
     return [f"bucket {b}: ok" for b in buckets]

@@ -1,7 +1,8 @@
 """ml-platform's embedded local stack: MinIO, an MLflow tracking server and an Airflow home.
 
-Python API: `devstack.stack.Stack` (see its docstring); CLI: `devstack up|down|status|env`.
-Bucket and model names come from `devstack.platform_names.load_platform_names()`.
+Python API: `devstack.stack.Stack` (see its docstring); CLI: `devstack up|down|status|env|generate`.
+Bucket, model and connection names come from `devstack.platform_names.load_platform_names()`
+(the generated dags/ml_pipeline/platform_defaults.json).
 """
 
 from devstack.errors import DevstackError, ServerStartError, StackConflictError, ToolMissingError

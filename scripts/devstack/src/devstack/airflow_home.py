@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 XCOM_BACKEND = "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend"
 XCOM_THRESHOLD_BYTES = 4096
-AWS_CONN_ID = "aws_default"
 MIGRATED_MARKER = ".devstack-migrated"
 
 
@@ -41,7 +40,7 @@ def find_airflow_executable(bin_dir: Path | None = None) -> Path:
 
 
 def aws_connection_json(s3_endpoint: str, credentials: Credentials, region: str) -> str:
-    """`aws_default` in Airflow's JSON connection form, pointed at the local MinIO."""
+    """The object-store connection in Airflow's JSON form, pointed at the local MinIO."""
     return json.dumps(
         {
             "conn_type": "aws",
@@ -60,19 +59,21 @@ def airflow_env(
     credentials: Credentials,
     region: str,
     xcom_bucket: str,
+    connection_id: str,
 ) -> dict[str, str]:
-    """The AIRFLOW_* variables of the local Airflow (docs/CONTRACTS.md section 5)."""
+    """The AIRFLOW_* variables of the local Airflow (docs/CONTRACTS.md section 5);
+    `connection_id` is the platform config's `objectStoreConnectionId`."""
     home = airflow_home(root)
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": aws_connection_json(
+        f"AIRFLOW_CONN_{connection_id.upper()}": aws_connection_json(
             s3_endpoint, credentials, region
         ),
         "AIRFLOW__CORE__XCOM_BACKEND": XCOM_BACKEND,
-        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"s3://{AWS_CONN_ID}@{xcom_bucket}/xcom",
+        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"s3://{connection_id}@{xcom_bucket}/xcom",
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD": str(XCOM_THRESHOLD_BYTES),
     }
 

@@ -1,4 +1,4 @@
-"""`devstack up|down|status|env`: the embedded local stack from the command line."""
+"""`devstack up|down|status|env|generate`: the embedded local stack from the command line."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from devstack import generate
 from devstack.cluster.cli import add_cluster_parser, run_cluster_command
 from devstack.errors import DevstackError
-from devstack.paths import default_root
+from devstack.paths import default_root, repo_root
 from devstack.stack import (
     DEFAULT_AIRFLOW_PORT,
     DEFAULT_MINIO_CONSOLE_PORT,
@@ -132,6 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
         description='Print the environment of the running stack; use: eval "$(devstack env)".',
     )
     _add_root(env)
+
+    gen = commands.add_parser(
+        "generate",
+        help="write the files derived from charts/ml-platform/values.yaml",
+        description=(
+            "Render the chart's platform ConfigMap with helm into "
+            f"{generate.PLATFORM_DEFAULTS} and regenerate the parts of {generate.KIND_CLUSTER} "
+            f"and {generate.KIND_VALUES} between their GENERATED markers from it "
+            "(`make generate-platform-defaults`)."
+        ),
+    )
+    gen.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the files under this folder instead of the repository (to compare)",
+    )
+    gen.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     add_cluster_parser(commands)
     return parser
 
@@ -187,11 +206,22 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    out = args.out or repo_root()
+    changed = generate.write(generate.generated_files(), out)
+    for path in changed:
+        _out(f"wrote {out / path}")
+    if not changed:
+        _out(f"generated files under {out} are up to date")
+    return 0
+
+
 COMMANDS = {
     "up": _cmd_up,
     "down": _cmd_down,
     "status": _cmd_status,
     "env": _cmd_env,
+    "generate": _cmd_generate,
     "cluster": run_cluster_command,
 }
 

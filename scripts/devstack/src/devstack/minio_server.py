@@ -1,4 +1,7 @@
-"""The MinIO server: where its binary is, how it is started, and the buckets it holds."""
+"""The MinIO server: where its binary is, how it is started, and a client for it.
+
+Its buckets are created by `platform_tools.buckets.ensure_buckets`, the chart's bucket hook.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from devstack.errors import ToolMissingError
 from devstack.paths import tools_bin
@@ -81,21 +83,3 @@ def s3_client(endpoint_url: str, credentials: Credentials, region: str = REGION)
         region_name=region,
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
     )
-
-
-def ensure_buckets(client: Any, bucket_names: list[str]) -> list[str]:
-    """Create each bucket that does not exist yet; returns the names created."""
-    existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
-    created = []
-    for name in bucket_names:
-        if name in existing:
-            continue
-        try:
-            client.create_bucket(Bucket=name)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
-                raise
-        created.append(name)
-    if created:
-        log.info("created buckets: %s", ", ".join(created))
-    return created

@@ -1,43 +1,61 @@
-"""Platform names defined once in `charts/ml-platform/values.yaml` (bucket list, model names).
+"""The platform's names as the chart renders them: `dags/ml_pipeline/platform_defaults.json`.
 
-The chart's values file is the source of truth (docs/CONTRACTS.md section 2); the defaults
-below are used only when that file is absent and are kept equal to the contract.
+That file is generated from `charts/ml-platform/values.yaml` by helm (`make
+generate-platform-defaults`, `devstack.generate`); it is the platform config the DAGs read
+outside a cluster (docs/CONTRACTS.md section 3). The local stack, the demo and the cluster
+harness read their names from it too, so nothing here repeats a name or parses the chart.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from devstack.errors import DevstackError
 from devstack.paths import repo_root
 
-log = logging.getLogger(__name__)
+PLATFORM_DEFAULTS = Path("dags") / "ml_pipeline" / "platform_defaults.json"
 
-VALUES_FILE = Path("charts") / "ml-platform" / "values.yaml"
 
-DEFAULT_BUCKETS: dict[str, str] = {
-    "datasets": "datasets",
-    "processed": "processed",
-    "mlflow": "mlflow",
-    "xcom": "xcom",
-    "logs": "logs",
-}
-DEFAULT_MODEL_NAME = "digits-classifier"
-DEFAULT_EXPERIMENT = "ml-training-pipeline"
+def load_platform_config(root: Path | None = None) -> dict[str, Any]:
+    """The generated platform config of the repository at `root` (default: this checkout)."""
+    path = (root or repo_root()) / PLATFORM_DEFAULTS
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise DevstackError(
+            f"cannot read the platform config {path} ({exc.strerror}); "
+            "run `make generate-platform-defaults` to render it from the chart"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise DevstackError(
+            f"{path} is not JSON ({exc}); run `make generate-platform-defaults` to render it again"
+        ) from None
+
+
+def gpu_profiles(platform: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The GPU pools of a platform config: its profiles with GPUs, by name (the taint
+    reconciler's rule; the `cpu` profile is not one)."""
+    return {
+        name: dict(profile)
+        for name, profile in sorted(platform["profiles"].items())
+        if int(profile.get("gpus") or 0) > 0
+    }
 
 
 @dataclass(frozen=True)
 class PlatformNames:
-    """The names the local stack needs: buckets by role, the registered model and experiment."""
+    """The names the local stack needs: buckets by role, the registered model and experiment,
+    and the Airflow connection of the object store."""
 
-    buckets: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BUCKETS))
-    model_name: str = DEFAULT_MODEL_NAME
-    experiment: str = DEFAULT_EXPERIMENT
-    source: str = "defaults (docs/CONTRACTS.md)"
+    buckets: dict[str, str]
+    model_name: str
+    experiment: str
+    connection_id: str
+    source: str
 
     def bucket(self, role: str) -> str:
         """The bucket name for a role (`datasets`, `processed`, `mlflow`, `xcom`, `logs`)."""
@@ -50,21 +68,12 @@ class PlatformNames:
 
 
 def load_platform_names(root: Path | None = None) -> PlatformNames:
-    """Read `objectStore.buckets`, `model.name` and `model.experiment` from the chart values.
-
-    Falls back to the documented defaults when the values file does not exist; a key the
-    file lacks also keeps its default.
-    """
-    values_path = (root or repo_root()) / VALUES_FILE
-    if not values_path.is_file():
-        log.debug("%s not found; using the documented default names", values_path)
-        return PlatformNames()
-    values: dict[str, Any] = yaml.safe_load(values_path.read_text()) or {}
-    buckets = (values.get("objectStore") or {}).get("buckets") or DEFAULT_BUCKETS
-    model = values.get("model") or {}
+    """Buckets, model, experiment and connection id of the generated platform config."""
+    platform = load_platform_config(root)
     return PlatformNames(
-        buckets={str(role): str(name) for role, name in buckets.items()},
-        model_name=str(model.get("name", DEFAULT_MODEL_NAME)),
-        experiment=str(model.get("experiment", DEFAULT_EXPERIMENT)),
-        source=str(values_path),
+        buckets={str(role): str(name) for role, name in platform["buckets"].items()},
+        model_name=str(platform["model"]["name"]),
+        experiment=str(platform["model"]["experiment"]),
+        connection_id=str(platform["objectStoreConnectionId"]),
+        source=str((root or repo_root()) / PLATFORM_DEFAULTS),
     )

@@ -2,7 +2,9 @@
 
 Every server runs in a new session (`start_new_session=True`), so its process id is also its
 process-group id: stopping the group stops the server and every worker it forked, and a
-Ctrl-C in the terminal reaches only `devstack`, which then stops what it started.
+Ctrl-C in the terminal reaches only `devstack`, which then stops what it started. Processes
+are inspected and waited for with psutil (identity = pid + creation time, so a reused pid is
+never taken for ours).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import requests
 
 from devstack.errors import ServerStartError
@@ -47,82 +50,74 @@ class ServerSpec:
 
 @dataclass(frozen=True)
 class ProcessRef:
-    """A started process group, identified robustly against pid reuse."""
+    """A started process group, identified robustly against pid reuse: the leader's pid and
+    its creation time (psutil's process identity)."""
 
     pid: int
-    start_ticks: int | None
+    started_at: float | None
 
     def is_alive(self) -> bool:
         """True while the group still has a live (non-zombie) process and the leader is ours."""
-        if self.start_ticks is not None and _leader_replaced(self.pid, self.start_ticks):
+        if self.started_at is not None and _leader_replaced(self.pid, self.started_at):
             return False
         return group_is_alive(self.pid)
 
 
-def process_start_ticks(pid: int) -> int | None:
-    """The process start time in clock ticks since boot (Linux), or None when unknown."""
+def process_started_at(pid: int) -> float | None:
+    """The process's creation time (psutil), or None when it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
         return None
-    # The command name (field 2) may contain spaces; fields after it are space-separated.
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[19])  # field 22 overall: starttime
 
 
-def _leader_replaced(pid: int, start_ticks: int) -> bool:
-    current = process_start_ticks(pid)
+def _leader_replaced(pid: int, started_at: float) -> bool:
+    current = process_started_at(pid)
     # Leader gone (None): other group members may still be alive; the group check decides.
-    return current is not None and current != start_ticks
+    return current is not None and current != started_at
 
 
-def _reap_if_child(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+def group_members(pgid: int) -> list[psutil.Process]:
+    """The live (non-zombie) processes of process group `pgid`; zombie children of this
+    process are reaped on the way."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return []  # no process at all, zombies included
+    except PermissionError:
+        pass  # another user's group: look at its members below
+    members = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) != pgid:
+                continue
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(proc.pid, os.WNOHANG)
+                continue
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+        members.append(proc)
+    return members
 
 
 def group_is_alive(pgid: int) -> bool:
     """True while any non-zombie process is in process group `pgid`."""
-    _reap_if_child(pgid)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == pgid and state not in ("Z", "X"):
-            return True
-    return False
+    return bool(group_members(pgid))
 
 
 def processes_naming(root: Path) -> list[str]:
     """`pid: cmdline` of live processes (not this one) whose command line or environment
     names `root`: what a stack under `root` may have left running."""
-    needle = str(root).encode()
+    needle = str(root)
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for proc in psutil.process_iter(["cmdline", "environ", "status"]):
+        if proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
-        try:
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes()
-        except (OSError, IndexError):
-            continue
-        if state != "Z" and (needle in cmdline or needle in environ):
-            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
-            found.append(f"{entry.name}: {command}")
+        cmdline = proc.info["cmdline"] or []
+        environ = proc.info["environ"] or {}
+        if any(needle in arg for arg in cmdline) or any(needle in v for v in environ.values()):
+            found.append(f"{proc.pid}: {' '.join(cmdline)}")
     return found
 
 
@@ -161,7 +156,7 @@ def _popen(spec: ServerSpec) -> subprocess.Popen[bytes]:
 def spawn(spec: ServerSpec) -> ProcessRef:
     """Start the server in a new session with stdout+stderr appended to its log file."""
     process = _popen(spec)
-    return ProcessRef(pid=process.pid, start_ticks=process_start_ticks(process.pid))
+    return ProcessRef(pid=process.pid, started_at=process_started_at(process.pid))
 
 
 def is_healthy(
@@ -204,21 +199,18 @@ def wait_until_healthy(spec: ServerSpec, ref: ProcessRef, timeout: float) -> Non
 
 def stop_group(name: str, ref: ProcessRef, timeout: float = 15.0) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left after `timeout` seconds."""
-    if not ref.is_alive():
+    members = group_members(ref.pid) if ref.is_alive() else []
+    if not members:
         log.debug("%s: pid %d already gone", name, ref.pid)
         return
     _signal_group(ref.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not group_is_alive(ref.pid):
-            log.info("stopped %s (pid %d)", name, ref.pid)
-            return
-        time.sleep(0.1)
+    _, alive = psutil.wait_procs(members, timeout=timeout)
+    if not alive and not group_is_alive(ref.pid):
+        log.info("stopped %s (pid %d)", name, ref.pid)
+        return
     log.warning("%s: still running %.0fs after SIGTERM; sending SIGKILL", name, timeout)
     _signal_group(ref.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5.0
-    while group_is_alive(ref.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    psutil.wait_procs(group_members(ref.pid), timeout=5.0)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -242,7 +234,7 @@ class OneShot:
         self._started_at = time.monotonic()
         self._finished_at: float | None = None
         self._process = _popen(spec)
-        self._ref = ProcessRef(self._process.pid, process_start_ticks(self._process.pid))
+        self._ref = ProcessRef(self._process.pid, process_started_at(self._process.pid))
         # Notes the exit time even while the caller is busy with other servers.
         self._watcher = threading.Thread(target=self._watch, name=f"watch {name}", daemon=True)
         self._watcher.start()

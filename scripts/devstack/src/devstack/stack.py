@@ -27,6 +27,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from platform_tools.buckets import ensure_buckets
+from platform_tools.errors import CheckFailed
+
 from devstack import airflow_home as airflow
 from devstack import airflow_servers, minio_server, mlflow_server
 from devstack.airflow_api import AirflowApi
@@ -271,6 +274,7 @@ class Stack:
         return stack_env(
             self.root,
             self.state,
+            self.names,
             self._server(minio_server.NAME).port,
             self._server(mlflow_server.NAME).port,
         )
@@ -343,11 +347,11 @@ class Stack:
                 minio_binary, self.root, ports["minio"], ports["minio-console"], credentials
             )
             self._start_server(state, minio, ports["minio"], {"console": ports["minio-console"]})
-            minio_server.ensure_buckets(self.s3_client(), list(state.buckets.values()))
+            self._ensure_buckets(list(state.buckets.values()))
             if not airflow.is_migrated(self.root):
                 # Runs while MLflow starts: both mostly wait on imports and SQLite.
                 log.info("migrating the Airflow metadata DB (first `up` of this root)")
-                env = stack_env(self.root, state, ports["minio"], ports["mlflow"])
+                env = stack_env(self.root, state, self.names, ports["minio"], ports["mlflow"])
                 migration = airflow.start_migration(self.root, airflow_executable, env)
             mlflow = mlflow_server.mlflow_spec(
                 mlflow_executable,
@@ -383,6 +387,14 @@ class Stack:
             self.mlflow_uri,
             self.airflow_url if self.airflow else f"home {self.airflow_home}",
         )
+
+    def _ensure_buckets(self, names: list[str]) -> None:
+        """Create the missing buckets the way the chart's bucket hook does (platform-tools)."""
+        try:
+            for line in ensure_buckets(self.s3_client(), names, wait_seconds=self.start_timeout):
+                log.debug("%s", line)
+        except CheckFailed as exc:
+            raise DevstackError(str(exc)) from None
 
     def _choose_ports(self, preferred: Mapping[str, int | None]) -> dict[str, int]:
         taken: set[int] = set()
@@ -425,7 +437,7 @@ class Stack:
         env = airflow_servers.server_env(
             self.root,
             repo_root() / "dags",
-            stack_env(self.root, state, s3_port, mlflow_port),
+            stack_env(self.root, state, self.names, s3_port, mlflow_port),
             ports,
             jwt_secret=secrets.token_urlsafe(32),
             schedule=self.schedule,
@@ -461,7 +473,7 @@ class Stack:
         ref = spawn(spec)
         state.servers[spec.name] = ServerState(
             pid=ref.pid,
-            start_ticks=ref.start_ticks,
+            started_at=ref.started_at,
             port=port,
             health_url=spec.health_url,
             log=str(spec.log_path),
@@ -527,8 +539,10 @@ def _ctrl_c_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def stack_env(root: Path, state: StackState, s3_port: int, mlflow_port: int) -> dict[str, str]:
-    """The stack's client environment, from its state and the two server ports."""
+def stack_env(
+    root: Path, state: StackState, names: PlatformNames, s3_port: int, mlflow_port: int
+) -> dict[str, str]:
+    """The stack's client environment, from its state, the platform names and the two ports."""
     s3_endpoint = f"http://{HOST}:{s3_port}"
     return {
         "DEVSTACK_ROOT": str(root),
@@ -544,6 +558,7 @@ def stack_env(root: Path, state: StackState, s3_port: int, mlflow_port: int) -> 
             state.credentials,
             state.region,
             state.buckets["xcom"],
+            names.connection_id,
         ),
         "ML_PIPELINE_RUNTIME": "local",
     }

@@ -37,7 +37,7 @@ class ServerState:
     """One started server: its process group, ports, health URL and log."""
 
     pid: int
-    start_ticks: int | None
+    started_at: float | None
     port: int
     health_url: str
     log: str
@@ -46,7 +46,7 @@ class ServerState:
 
     @property
     def ref(self) -> ProcessRef:
-        return ProcessRef(pid=self.pid, start_ticks=self.start_ticks)
+        return ProcessRef(pid=self.pid, started_at=self.started_at)
 
 
 @dataclass

@@ -34,7 +34,8 @@ def add_cluster_parser(commands: argparse._SubParsersAction) -> None:  # type: i
         help="a real Kubernetes control plane with simulated GPU pools (the cluster tests' harness)",
         description=(
             "etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on 127.0.0.1, "
-            "with simulated CPU and GPU nodes built from gpuPools in charts/ml-platform/values.yaml. "
+            "with simulated CPU and GPU nodes built from the profiles of "
+            "dags/ml_pipeline/platform_defaults.json (the chart's gpuPools, rendered). "
             "Binaries: `make cluster-tools`."
         ),
         epilog='typical use: devstack cluster up && eval "$(devstack cluster env)" && kubectl get nodes',

@@ -259,7 +259,7 @@ class Cluster:
         ref = spawn(spec)
         state.servers[component] = ServerState(
             pid=ref.pid,
-            start_ticks=ref.start_ticks,
+            started_at=ref.started_at,
             port=state.ports[component],
             health_url=spec.health_url,
             log=str(spec.log_path),

@@ -1,10 +1,11 @@
-"""Simulated nodes, built from the chart's GPU pools (`gpuPools`, `gpuTaint`, `cpuProfile`).
+"""Simulated nodes, built from the platform config's profiles and GPU taint.
 
-The pools are read from `charts/ml-platform/values.yaml`, the one definition every other part
-uses, so the harness's nodes carry exactly the labels, GPU capacity and taint that the chart,
-the DAG's pod specs and the taint reconciler expect:
+The pools are read from `dags/ml_pipeline/platform_defaults.json`, which helm renders from the
+chart's `gpuPools`, `gpuTaint` and `cpuProfile` (`devstack.platform_names`), so the harness's
+nodes carry exactly the labels, GPU capacity and taint that the chart, the DAG's pod specs and
+the taint reconciler expect:
 
-- `cpu-0` … : the CPU pool (`cpuProfile.nodeLabels`), no GPUs, no taint;
+- `cpu-0` … : the CPU pool (the `cpu` profile's node labels), no GPUs, no taint;
 - `<pool>-0` … per enabled GPU pool: its `nodeLabels`, `nvidia.com/gpu.present=true`, the first
   `gpuProducts` entry as `nvidia.com/gpu.product`, `nvidia.com/gpu` capacity and the GPU taint;
 - `<first pool>-untainted`: a GPU node that lost its taint (what the reconciler must repair).
@@ -17,13 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from devstack.cluster.control_plane import KWOK_NODE_ANNOTATION
-from devstack.paths import repo_root
+from devstack.platform_names import gpu_profiles, load_platform_config
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
@@ -66,40 +64,25 @@ class SimulatedNode:
         }
 
 
-def chart_values(path: Path | None = None) -> dict[str, Any]:
-    values_path = path or repo_root() / "charts" / "ml-platform" / "values.yaml"
-    return yaml.safe_load(values_path.read_text()) or {}
-
-
-def enabled_gpu_pools(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    pools = values.get("gpuPools") or {}
-    return {
-        name: pool
-        for name, pool in sorted(pools.items())
-        if pool is not None and pool.get("enabled", True)
-    }
-
-
-def gpu_taint(values: Mapping[str, Any]) -> dict[str, str]:
-    taint = values["gpuTaint"]
+def gpu_taint(platform: Mapping[str, Any]) -> dict[str, str]:
+    taint = platform["gpuTaint"]
     return {"key": taint["key"], "value": taint["value"], "effect": taint["effect"]}
 
 
 def pool_nodes(
-    values: Mapping[str, Any] | None = None, *, per_pool: int = 2, cpu_nodes: int = 1
+    platform: Mapping[str, Any] | None = None, *, per_pool: int = 2, cpu_nodes: int = 1
 ) -> list[SimulatedNode]:
-    """The harness's standing nodes: CPU pool, each enabled GPU pool, one untainted GPU node."""
-    values = values if values is not None else chart_values()
+    """The harness's standing nodes: CPU pool, each GPU pool, one untainted GPU node."""
+    platform = platform if platform is not None else load_platform_config()
     cpu_labels = {
-        str(k): str(v)
-        for k, v in ((values.get("cpuProfile") or {}).get("nodeLabels") or {}).items()
+        str(k): str(v) for k, v in (platform["profiles"]["cpu"].get("nodeLabels") or {}).items()
     }
     nodes = [
         SimulatedNode(f"cpu-{i}", dict(cpu_labels), dict(CPU_NODE_CAPACITY))
         for i in range(cpu_nodes)
     ]
-    taint = gpu_taint(values)
-    pools = enabled_gpu_pools(values)
+    taint = gpu_taint(platform)
+    pools = gpu_profiles(platform)
     for name, pool in pools.items():
         for i in range(per_pool):
             nodes.append(gpu_node(f"{name}-{i}", pool, taints=[taint]))
