@@ -1,14 +1,9 @@
 """
 ### ml_full_training_pipeline — daily training, sweep, evaluation against production, deploy
 
-```
-check_params ─┬─> wait_for_training_data ─┐
-              └─> wait_for_preprocessing ─┴─> data_preparation ─> generate_hyperparams ─> hyperparameter_tuning
-                            (validate_data >>     (grid or random        (train_with_hp[0..N]
-                             preprocess_data)      search from Params)    >> select_best_model)
- ─> evaluate_model ─> deployment_decision ─┬─> deploy_model ────┬─> send_notification
-                                           └─> skip_deployment ─┘
-```
+Wait for the day's data (two deferrable sensors) → validate and preprocess it → train one GPU
+pod per trial of the search → pick the best → evaluate it against the `@champion` in MLflow →
+deploy it or skip → notify. The task graph: the Graph tab, or `docs/pipeline.md`.
 
 * **Data date**: the `data_date` Param, else the day of the logical date, else (a run
   triggered without one) the day it was triggered. `check_params` rejects impossible Params

@@ -1,9 +1,9 @@
 """One definition of the GPU pools: the chart's `gpuPools` + `gpuTaint`
 (charts/ml-platform/values.yaml). The DAG profiles and the kind cluster's GPU workers are
 generated from it (test_generated_files.py); the hand-written parts checked here are the
-kind overlay and CPU worker, and the EKS node groups and GKE node pools, which must carry the
-same labels, the same taint and enough GPUs per node (their machine types are cloud choices
-the chart does not know, so they are written by hand)."""
+kind overlay and CPU worker, and the sample EKS node groups and GKE node pools, which must each
+belong to one chart pool and carry its labels, the taint and enough GPUs per node (their
+machine types are cloud choices the chart does not know, so they are written by hand)."""
 
 from __future__ import annotations
 
@@ -120,10 +120,10 @@ def eks_gpu_groups(eks: dict[str, Any]) -> list[dict[str, Any]]:
     return [g for g in eks["managedNodeGroups"] if "gpu-type" in (g.get("labels") or {})]
 
 
-def test_eks_has_one_node_group_per_pool(eks, pools):
-    groups = eks_gpu_groups(eks)
-    assert sorted(g["labels"]["gpu-type"] for g in groups) == sorted(pools)
-    for group in groups:
+def test_every_eks_gpu_group_belongs_to_one_pool(eks, pools):
+    # A pool without a node group is allowed: these cluster configs are samples (which GPUs a
+    # cloud account gets is its own choice); docs/recipes.md says when to add one.
+    for group in eks_gpu_groups(eks):
         assert len(pool_of(group["labels"], pools)) == 1, group["name"]
 
 
@@ -166,8 +166,8 @@ def load_gke_script():
     return module
 
 
-def test_gke_has_one_node_pool_per_chart_pool(gke, pools):
-    assert sorted(p["pool"] for p in gke["nodePools"]) == sorted(pools)
+def test_every_gke_node_pool_is_a_chart_pool(gke, pools):
+    assert {p["pool"] for p in gke["nodePools"]} <= set(pools)
 
 
 def test_gke_pools_carry_the_labels_taint_and_accelerators(gke, pools, gpu_taint):
