@@ -185,18 +185,26 @@ def test_every_copied_path_exists_and_passes_the_dockerignore(name):
 
 
 # ------------------------------------------------------------------ what the images install
+def _image_requirements(image: str, tmp_path_factory) -> str:
+    """The requirements file the image's one `uv export` writes."""
+    commands = dockerfile_uv_exports(DOCKERFILES[image])
+    assert len(commands) == 1, f"the {image} Dockerfile should run exactly one `uv export`"
+    return run_uv_export(commands[0], tmp_path_factory.mktemp(image))
+
+
+def _assert_locked(pins: dict[str, str], lock_pins: dict[str, str]) -> None:
+    for name, version in pins.items():
+        assert lock_pins[name] == version, f"{name}=={version} is not the locked {lock_pins[name]}"
+
+
 @pytest.fixture(scope="module")
 def trainer_requirements(tmp_path_factory) -> str:
-    commands = dockerfile_uv_exports(DOCKERFILES["trainer"])
-    assert len(commands) == 1, "the trainer Dockerfile should run exactly one `uv export`"
-    return run_uv_export(commands[0], tmp_path_factory.mktemp("trainer"))
+    return _image_requirements("trainer", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def airflow_requirements(tmp_path_factory) -> str:
-    commands = dockerfile_uv_exports(DOCKERFILES["airflow"])
-    assert len(commands) == 1, "the airflow Dockerfile should run exactly one `uv export`"
-    return run_uv_export(commands[0], tmp_path_factory.mktemp("airflow"))
+    return _image_requirements("airflow", tmp_path_factory)
 
 
 def test_trainer_installs_the_locked_cuda_torch(trainer_requirements, lock_pins):
@@ -206,8 +214,7 @@ def test_trainer_installs_the_locked_cuda_torch(trainer_requirements, lock_pins)
         "CUDA runtime wheels missing from cuda target"
     )
     assert "ml-trainer" not in pins, "the workspace package is installed from source, not the index"
-    for name, version in pins.items():
-        assert lock_pins[name] == version, f"{name}=={version} is not the locked {lock_pins[name]}"
+    _assert_locked(pins, lock_pins)
     assert "--hash=sha256:" in trainer_requirements, "hash-checking mode needs the lock's hashes"
 
 
@@ -247,15 +254,12 @@ def test_airflow_image_installs_providers_and_clients_but_no_trainer_stack(
     for heavy in ("torch", "triton", "ml-trainer", "devstack", "platform-tools"):
         assert heavy not in pins, f"{heavy} must not be in the Airflow image"
     assert not any(n.startswith("nvidia-") for n in pins)
-    for name, version in pins.items():
-        assert lock_pins[name] == version
+    _assert_locked(pins, lock_pins)
 
 
 @pytest.fixture(scope="module")
 def platform_tools_requirements(tmp_path_factory) -> str:
-    commands = dockerfile_uv_exports(DOCKERFILES["platform-tools"])
-    assert len(commands) == 1, "the platform-tools Dockerfile should run exactly one `uv export`"
-    return run_uv_export(commands[0], tmp_path_factory.mktemp("platform-tools"))
+    return _image_requirements("platform-tools", tmp_path_factory)
 
 
 def test_platform_tools_image_is_boto3_and_nothing_heavy(platform_tools_requirements, lock_pins):
@@ -265,8 +269,7 @@ def test_platform_tools_image_is_boto3_and_nothing_heavy(platform_tools_requirem
     for heavy in ("torch", "apache-airflow", "mlflow", "mlflow-skinny", "pandas", "numpy"):
         assert heavy not in pins, f"{heavy} must not be in the platform-tools image"
     assert len(pins) < 12, f"platform-tools installs {sorted(pins)}"
-    for name, version in pins.items():
-        assert lock_pins[name] == version
+    _assert_locked(pins, lock_pins)
     text = DOCKERFILES["platform-tools"].read_text()
     assert 'ENTRYPOINT ["platform-tools"]' in text  # the chart passes only args
     pyproject = tomllib.loads((REPO / "images" / "platform-tools" / "pyproject.toml").read_text())
