@@ -19,15 +19,12 @@ which made this DAG 8.4x the reference. The ratio therefore includes the Params'
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import Measurement
+from bench.harness import Measurement, run_python_json
 
 NAME = "dag_parse"
 REPO = Path(__file__).resolve().parents[1]
@@ -85,15 +82,9 @@ def _env(runtime: str, home: str) -> dict[str, str]:
 
 def _worker(mode: str, path: Path, runtime: str, home: str, repeats: int = 1) -> dict[str, float]:
     started = __import__("time").perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", WORKER, mode, str(path), str(repeats)],
-        env=_env(runtime, home),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
+    result = run_python_json(
+        WORKER, mode, str(path), str(repeats), env=_env(runtime, home), timeout=600
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_seconds"] = __import__("time").perf_counter() - started
     return result
 

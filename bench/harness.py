@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
+import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 RESULTS_DIR = Path(__file__).parent / "results"
 
@@ -22,6 +26,19 @@ class Measurement:
     goal: str = ""
     notes: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+
+
+def run_python_json(code: str, *args: str, env: Mapping[str, str], timeout: float) -> Any:
+    """Run `code` with `args` in a fresh interpreter; its last stdout line, parsed as JSON."""
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def machine() -> dict[str, object]:

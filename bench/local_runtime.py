@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import Measurement
+from bench.harness import Measurement, run_python_json
 
 NAME = "local_runtime"
 REPO = Path(__file__).resolve().parents[1]
@@ -72,15 +72,7 @@ def per_task_overhead() -> list[Measurement]:
             "ML_PIPELINE_LOCAL_COMMAND": f"{sys.executable} {REPO / 'bench' / '_noop_trainer.py'}",
             "ML_PIPELINE_LOCAL_WORKDIR": home,
         }
-        out = subprocess.run(
-            [sys.executable, "-c", OVERHEAD_WORKER, str(RUNS)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=900,
-        )
-    data = json.loads(out.stdout.strip().splitlines()[-1])
+        data = run_python_json(OVERHEAD_WORKER, str(RUNS), env=env, timeout=900)
     ours, bare = statistics.median(data["ours"]), statistics.median(data["bare"])
     return [
         Measurement(NAME, "pod_task_local", ours, "s", notes="no-op trainer command", extra=data),

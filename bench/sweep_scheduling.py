@@ -16,14 +16,13 @@ number held against the goal (<= 1.2), and R² says how linear each is. The firs
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import Measurement
+from bench.harness import Measurement, run_python_json
 
 NAME = "sweep_scheduling"
 REPO = Path(__file__).resolve().parents[1]
@@ -140,39 +139,27 @@ def run() -> list[Measurement]:
             env.pop(name, None)
         airflow = Path(sys.executable).with_name("airflow")
         subprocess.run([str(airflow), "db", "migrate"], env=env, check=True, capture_output=True)
-        out = subprocess.run(
-            [sys.executable, "-c", WORKER, str(dags), ",".join(map(str, SIZES))],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=3600,
+        by_dag = run_python_json(
+            WORKER, str(dags), ",".join(map(str, SIZES)), env=env, timeout=3600
         )
-    walls = {
-        dag: {int(n): s for n, s in by_n.items()}
-        for dag, by_n in json.loads(out.stdout.strip().splitlines()[-1]).items()
-    }
-    ours_b, _, ours_r2 = _fit(walls["bench_sweep_ours"])
-    base_b, _, base_r2 = _fit(walls["bench_sweep_airflow"])
+    walls = {dag: {int(n): s for n, s in by_n.items()} for dag, by_n in by_dag.items()}
+    slopes, r2 = {}, {}
+    measurements = []
+    for dag, metric in (
+        ("bench_sweep_ours", "per_trial_ours"),
+        ("bench_sweep_airflow", "per_trial_airflow_mapped_task"),
+    ):
+        slopes[dag], _, r2[dag] = _fit(walls[dag])
+        notes = f"slope of wall over N; R²={r2[dag]:.4f}"
+        extra = {"walls_s": walls[dag]}
+        measurements.append(
+            Measurement(NAME, metric, slopes[dag] * 1000, "ms", notes=notes, extra=extra)
+        )
+    ratio = slopes["bench_sweep_ours"] / slopes["bench_sweep_airflow"]
     return [
-        Measurement(
-            NAME,
-            "per_trial_ours",
-            ours_b * 1000,
-            "ms",
-            notes=f"slope of wall over N; R²={ours_r2:.4f}",
-            extra={"walls_s": walls["bench_sweep_ours"]},
-        ),
-        Measurement(
-            NAME,
-            "per_trial_airflow_mapped_task",
-            base_b * 1000,
-            "ms",
-            notes=f"slope of wall over N; R²={base_r2:.4f}",
-            extra={"walls_s": walls["bench_sweep_airflow"]},
-        ),
-        Measurement(NAME, "per_trial_ratio", ours_b / base_b, "x", goal="<= 1.2"),
-        Measurement(NAME, "linearity_r2_ours", ours_r2, "", goal="~1 (linear in N)"),
+        *measurements,
+        Measurement(NAME, "per_trial_ratio", ratio, "x", goal="<= 1.2"),
+        Measurement(NAME, "linearity_r2_ours", r2["bench_sweep_ours"], "", goal="~1 (linear in N)"),
     ]
 
 

@@ -58,11 +58,32 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
+def _timed_fit(model, optimizer, splits, epochs: int, generator, device, train_model=None) -> float:
+    """Seconds of `ml_trainer.loop.fit` for `epochs` epochs, as `trainer train` runs it."""
+    from ml_trainer.loop import EarlyStopping, fit
+
+    _sync(device)
+    started = time.perf_counter()
+    fit(
+        model,
+        optimizer,
+        splits,
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        generator=generator,
+        device=device,
+        early_stopping=EarlyStopping(0),
+        train_model=train_model,
+    )
+    _sync(device)
+    return time.perf_counter() - started
+
+
 def main_loops(device, splits, epochs: int):
     """The three loops, each `fn() -> seconds` for `epochs` epochs from the same initial weights."""
     import torch
     import torch.nn.functional as F
-    from ml_trainer.loop import EarlyStopping, fit, make_optimizer
+    from ml_trainer.loop import make_optimizer
     from ml_trainer.model import build_mlp
 
     torch.manual_seed(0)
@@ -75,20 +96,7 @@ def main_loops(device, splits, epochs: int):
 
     def trainer() -> float:
         model, optimizer, generator = fresh()
-        _sync(device)
-        started = time.perf_counter()
-        fit(
-            model,
-            optimizer,
-            splits,
-            epochs=epochs,
-            batch_size=BATCH_SIZE,
-            generator=generator,
-            device=device,
-            early_stopping=EarlyStopping(0),
-        )
-        _sync(device)
-        return time.perf_counter() - started
+        return _timed_fit(model, optimizer, splits, epochs, generator, device)
 
     def bare() -> float:
         model, optimizer, generator = fresh()
@@ -140,7 +148,7 @@ def main_loops(device, splits, epochs: int):
 def compiled_loop(device, splits, epochs: int) -> Callable[[], float]:
     """The trainer's loop through one `torch.compile`d model (`trainer train --compile`)."""
     import torch
-    from ml_trainer.loop import EarlyStopping, fit, make_optimizer
+    from ml_trainer.loop import make_optimizer
     from ml_trainer.model import build_mlp
 
     torch.manual_seed(0)
@@ -150,21 +158,7 @@ def compiled_loop(device, splits, epochs: int) -> Callable[[], float]:
     generator = torch.Generator(device=device.device).manual_seed(0)
 
     def timed() -> float:
-        _sync(device)
-        started = time.perf_counter()
-        fit(
-            model,
-            optimizer,
-            splits,
-            epochs=epochs,
-            batch_size=BATCH_SIZE,
-            generator=generator,
-            device=device,
-            early_stopping=EarlyStopping(0),
-            train_model=runner,
-        )
-        _sync(device)
-        return time.perf_counter() - started
+        return _timed_fit(model, optimizer, splits, epochs, generator, device, train_model=runner)
 
     return timed
 

@@ -21,6 +21,7 @@ Used by tests/chart (render tests) and by the cluster tests (`helm install` of t
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tarfile
@@ -164,6 +165,16 @@ def prepare_chart(dest_dir: Path) -> PreparedChart:
     chart_yaml["dependencies"] = kept
     (copy / "Chart.yaml").write_text(yaml.safe_dump(chart_yaml, sort_keys=False))
     return PreparedChart(path=copy, included=included, omitted=omitted)
+
+
+def deep_merge(base: Any, overlay: Any) -> Any:
+    """Helm's values merge: maps merge recursively, everything else (lists too) replaces."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    return copy.deepcopy(overlay)
 
 
 def main(argv: list[str] | None = None) -> int:

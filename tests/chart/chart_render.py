@@ -30,6 +30,30 @@ CI_VALUES = CHART / "ci"
 # that switch all of them off or list them: a new default pool needs no test change.
 DEFAULT_POOLS = tuple(gpu_profiles(load_platform_config(REPO)))
 NO_GPU_POOLS = {"gpuPools": dict.fromkeys(DEFAULT_POOLS)}
+
+
+def external_s3(
+    endpoint: str = "https://s3.example.com", keys: tuple[str, str] | None = None, **settings: Any
+) -> dict[str, Any]:
+    """Values that replace MinIO with an external S3 endpoint: `settings` go into externalS3,
+    `keys` (access key id, secret) into objectStore.credentials."""
+    values: dict[str, Any] = {
+        "minio": {"enabled": False},
+        "externalS3": {"enabled": True, "endpoint": endpoint, **settings},
+    }
+    if keys is not None:
+        access_key_id, secret = keys
+        credentials = {"accessKeyId": access_key_id, "secretAccessKey": secret}
+        values["objectStore"] = {"credentials": credentials}
+    return values
+
+
+def external_database(**settings: Any) -> dict[str, Any]:
+    """Values that replace the bundled PostgreSQL with an external one (`settings` override)."""
+    database = {"enabled": True, "host": "db", "username": "u", "password": "p", **settings}
+    return {"postgresql": {"enabled": False}, "externalDatabase": database}
+
+
 HELM = Path(os.environ.get("HELM", REPO / ".tools" / "bin" / "helm"))
 AIRFLOW_SCHEMA_ENV = "ML_PLATFORM_AIRFLOW_SCHEMA"
 AIRFLOW_SCHEMA = Path(

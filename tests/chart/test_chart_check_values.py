@@ -4,7 +4,15 @@ says what to change."""
 from __future__ import annotations
 
 import pytest
-from chart_render import DEFAULT_POOLS, NO_GPU_POOLS, HelmError, render_chart, render_error
+from chart_render import (
+    DEFAULT_POOLS,
+    NO_GPU_POOLS,
+    HelmError,
+    external_database,
+    external_s3,
+    render_chart,
+    render_error,
+)
 
 NO_PLUGIN_SELECTION = {
     "nvidiaDevicePlugin": {
@@ -44,35 +52,17 @@ CASES = [
         id="external-s3-without-endpoint",
     ),
     pytest.param(
-        {
-            "minio": {"enabled": False},
-            "externalS3": {"enabled": True, "endpoint": "https://s3.example.com"},
-        },
+        external_s3(),
         "externalS3 with auth=accessKeys needs credentials",
         id="external-s3-without-credentials",
     ),
     pytest.param(
-        {
-            "minio": {"enabled": False},
-            "externalS3": {
-                "enabled": True,
-                "endpoint": "https://s3.example.com",
-                "auth": "workloadIdentity",
-            },
-            "objectStore": {"credentials": {"accessKeyId": "a", "secretAccessKey": "b"}},
-        },
+        external_s3(keys=("a", "b"), auth="workloadIdentity"),
         "externalS3.auth=workloadIdentity uses no static keys",
         id="workload-identity-with-static-keys",
     ),
     pytest.param(
-        {
-            "minio": {"enabled": False},
-            "externalS3": {
-                "enabled": True,
-                "endpoint": "https://s3.example.com",
-                "auth": "workloadIdentity",
-            },
-        },
+        external_s3(auth="workloadIdentity"),
         "renders no object-store Secret, but mlflow.artifacts.credentialsSecret names",
         id="workload-identity-with-an-mlflow-secret",
     ),
@@ -177,31 +167,12 @@ CASES = [
         id="external-database-without-credentials",
     ),
     pytest.param(
-        {
-            "postgresql": {"enabled": False},
-            "externalDatabase": {
-                "enabled": True,
-                "host": "db",
-                "username": "u",
-                "password": "p",
-                "sslmode": "verify-full",
-            },
-        },
+        external_database(sslmode="verify-full"),
         "externalDatabase.sslmode=verify-full verifies the server certificate",
         id="verify-full-without-a-ca",
     ),
     pytest.param(
-        {
-            "postgresql": {"enabled": False},
-            "externalDatabase": {
-                "enabled": True,
-                "host": "db",
-                "username": "u",
-                "password": "p",
-                "sslmode": "verify-full",
-                "sslRootCert": "/etc/db-ca/ca.pem",
-            },
-        },
+        external_database(sslmode="verify-full", sslRootCert="/etc/db-ca/ca.pem"),
         "airflow.volumeMounts mounts nothing at /etc/db-ca",
         id="ca-bundle-not-mounted",
     ),
@@ -310,20 +281,8 @@ def test_cpu_only_platform_needs_no_taint():
 def test_external_everything_with_rendered_secrets_is_fine():
     render_chart(
         {
-            "minio": {"enabled": False},
-            "externalS3": {
-                "enabled": True,
-                "endpoint": "https://s3.example.com",
-                "region": "eu-west-1",
-            },
-            "objectStore": {"credentials": {"accessKeyId": "AKIA", "secretAccessKey": "secret"}},
-            "postgresql": {"enabled": False},
-            "externalDatabase": {
-                "enabled": True,
-                "host": "db.example.com",
-                "username": "ml",
-                "password": "p@ss/word",
-            },
+            **external_s3(keys=("AKIA", "secret"), region="eu-west-1"),
+            **external_database(host="db.example.com", username="ml", password="p@ss/word"),
         }
     )
 

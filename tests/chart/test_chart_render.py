@@ -27,44 +27,42 @@ DP = "nvidia-device-plugin"  # the device plugin's own namespace
 
 
 # ------------------------------------------------------------------ object sets, by feature
+def served(name: str, ns: str) -> set[tuple[str, str, str | None]]:
+    """A long-running server: its Deployment, Service, identity, NetworkPolicy and PDB."""
+    kinds = ("Deployment", "Service", "ServiceAccount", "NetworkPolicy", "PodDisruptionBudget")
+    return {(kind, name, ns) for kind in kinds}
+
+
 def always(r: str, ns: str, t: str, s: str) -> set[tuple[str, str, str | None]]:
-    return {
-        ("ConfigMap", f"{r}-platform", ns),
-        ("ConfigMap", f"{r}-airflow-env", ns),
-        ("ConfigMap", f"{r}-mlflow-env", ns),
-        ("Namespace", t, None),
-        ("Namespace", s, None),
-        # Airflow's own keys, stable across renders (the official chart would regenerate them)
-        ("Secret", f"{r}-airflow-fernet-key", ns),
-        ("Secret", f"{r}-airflow-api-secret-key", ns),
-        ("Secret", f"{r}-airflow-jwt-secret", ns),
-        # KubernetesPodOperator RBAC, in the training and serving namespaces only
-        ("Role", f"{r}-pod-launcher", t),
-        ("Role", f"{r}-pod-launcher", s),
-        ("RoleBinding", f"{r}-pod-launcher", t),
-        ("RoleBinding", f"{r}-pod-launcher", s),
-        # the identity of the pipeline pods, the bucket hook and the helm tests
-        ("ServiceAccount", f"{r}-pipeline", ns),
-        ("ServiceAccount", f"{r}-pipeline", t),
-        ("ServiceAccount", f"{r}-pipeline", s),
-        # MLflow (local subchart)
-        ("Deployment", f"{r}-mlflow", ns),
-        ("Service", f"{r}-mlflow", ns),
-        ("ServiceAccount", f"{r}-mlflow", ns),
-        ("NetworkPolicy", f"{r}-mlflow", ns),
-        ("PodDisruptionBudget", f"{r}-mlflow", ns),
-        # model server
-        ("Deployment", f"{r}-model-server", s),
-        ("Service", f"{r}-model-server", s),
-        ("ServiceAccount", f"{r}-model-server", s),
-        ("NetworkPolicy", f"{r}-model-server", s),
-        ("PodDisruptionBudget", f"{r}-model-server", s),
-        ("NetworkPolicy", f"{r}-training-deny-ingress", t),
-        # helm test hooks
-        ("Pod", f"{r}-test-mlflow", ns),
-        ("Pod", f"{r}-test-buckets", ns),
-        ("Pod", f"{r}-test-airflow", ns),
-    }
+    return (
+        served(f"{r}-mlflow", ns)
+        | served(f"{r}-model-server", s)
+        | {
+            ("ConfigMap", f"{r}-platform", ns),
+            ("ConfigMap", f"{r}-airflow-env", ns),
+            ("ConfigMap", f"{r}-mlflow-env", ns),
+            ("Namespace", t, None),
+            ("Namespace", s, None),
+            # Airflow's own keys, stable across renders (the official chart would regenerate them)
+            ("Secret", f"{r}-airflow-fernet-key", ns),
+            ("Secret", f"{r}-airflow-api-secret-key", ns),
+            ("Secret", f"{r}-airflow-jwt-secret", ns),
+            # KubernetesPodOperator RBAC, in the training and serving namespaces only
+            ("Role", f"{r}-pod-launcher", t),
+            ("Role", f"{r}-pod-launcher", s),
+            ("RoleBinding", f"{r}-pod-launcher", t),
+            ("RoleBinding", f"{r}-pod-launcher", s),
+            # the identity of the pipeline pods, the bucket hook and the helm tests
+            ("ServiceAccount", f"{r}-pipeline", ns),
+            ("ServiceAccount", f"{r}-pipeline", t),
+            ("ServiceAccount", f"{r}-pipeline", s),
+            ("NetworkPolicy", f"{r}-training-deny-ingress", t),
+            # helm test hooks
+            ("Pod", f"{r}-test-mlflow", ns),
+            ("Pod", f"{r}-test-buckets", ns),
+            ("Pod", f"{r}-test-airflow", ns),
+        }
+    )
 
 
 def gpu(r: str, ns: str, t: str) -> set[tuple[str, str, str | None]]:

@@ -112,6 +112,12 @@ def test_contract_keys_keep_their_shape():
 
 
 # ------------------------------------------------------------------ helm refuses, readably
+def _complete_pool(node_labels: dict[str, str]) -> dict[str, object]:
+    """A gpuPools entry with every required field, selecting `node_labels`."""
+    resources = {"cpu": "4", "memory": "16Gi"}
+    return {"enabled": True, "nodeLabels": node_labels, "gpusPerPod": 1, "resources": resources}
+
+
 BAD_VALUES = [
     pytest.param(
         {"gpuPool": {}}, "additional properties 'gpuPool' not allowed", id="typo-at-top-level"
@@ -135,30 +141,12 @@ BAD_VALUES = [
         id="cpu-not-a-string",
     ),
     pytest.param(
-        {
-            "gpuPools": {
-                "cpu": {
-                    "enabled": True,
-                    "nodeLabels": {"gpu-type": "x"},
-                    "gpusPerPod": 1,
-                    "resources": {"cpu": "1", "memory": "1Gi"},
-                }
-            }
-        },
+        {"gpuPools": {"cpu": _complete_pool({"gpu-type": "x"})}},
         "invalid propertyName 'cpu'",
         id="pool-named-cpu",
     ),
     pytest.param(
-        {
-            "gpuPools": {
-                "unlisted": {
-                    "enabled": True,
-                    "nodeLabels": {"pool": "unlisted"},
-                    "gpusPerPod": 1,
-                    "resources": {"cpu": "4", "memory": "16Gi"},
-                }
-            }
-        },
+        {"gpuPools": {"unlisted": _complete_pool({"pool": "unlisted"})}},
         "gpu-type",
         id="pool-without-gpu-type",
     ),

@@ -12,6 +12,8 @@ import pytest
 from chart_render import (
     DEFAULT_POOLS,
     by_kind_name,
+    external_database,
+    external_s3,
     ours,
     platform_config,
     pod_specs,
@@ -83,13 +85,7 @@ def test_given_credentials_are_used_as_they_are():
         "AWS_ACCESS_KEY_ID": "ml-platform",
         "AWS_SECRET_ACCESS_KEY": "minio-secret-key",
     }
-    external = render_chart(
-        {
-            "minio": {"enabled": False},
-            "externalS3": {"enabled": True, "endpoint": "https://s3.example.com"},
-            "objectStore": {"credentials": {"accessKeyId": "AKIA1", "secretAccessKey": "s3cr3t"}},
-        }
-    )
+    external = render_chart(external_s3(keys=("AKIA1", "s3cr3t")))
     creds = secret_data(by_kind_name(external, "Secret", f"{R}-object-store", "ml-serving"))
     assert creds == {"AWS_ACCESS_KEY_ID": "AKIA1", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}
 
@@ -145,15 +141,7 @@ def test_bucket_job_creates_the_one_bucket_list(default_objects):
 
 def test_external_s3_replaces_minio_in_every_consumer():
     objects = render_chart(
-        {
-            "minio": {"enabled": False},
-            "externalS3": {
-                "enabled": True,
-                "endpoint": "https://storage.example.com",
-                "region": "eu-central-1",
-            },
-            "objectStore": {"credentials": {"accessKeyId": "a", "secretAccessKey": "b"}},
-        }
+        external_s3("https://storage.example.com", keys=("a", "b"), region="eu-central-1")
     )
     assert not [o for o in objects if "minio" in o["metadata"]["name"]]
     airflow_env = by_kind_name(objects, "ConfigMap", f"{R}-airflow-env")["data"]
@@ -236,16 +224,7 @@ def test_airflow_metadata_secret_points_at_the_database(default_objects):
 
 def test_external_database_uris_are_url_encoded():
     objects = render_chart(
-        {
-            "postgresql": {"enabled": False},
-            "externalDatabase": {
-                "enabled": True,
-                "host": "db.example.com",
-                "port": 6432,
-                "username": "ml",
-                "password": "p@ss/w:rd",
-            },
-        }
+        external_database(host="db.example.com", port=6432, username="ml", password="p@ss/w:rd")
     )
     airflow = urlsplit(
         secret_data(by_kind_name(objects, "Secret", "ml-platform-airflow-metadata"))["connection"]

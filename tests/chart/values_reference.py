@@ -18,6 +18,11 @@ from typing import Any
 
 import yaml
 
+# Run as a script, only tests/chart is on sys.path; the tests' shared helpers live in tests/.
+if str(TESTS := Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.append(str(TESTS))
+from helm_chart import deep_merge
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "ml-platform"
 DOC = REPO / "docs" / "chart.md"
@@ -101,7 +106,7 @@ def generate() -> str:
     sub_schema = json.loads((CHART / "charts" / "mlflow" / "values.schema.json").read_text())
     sub_values = yaml.safe_load((CHART / "charts" / "mlflow" / "values.yaml").read_text())
     # What the umbrella chart sets on top of the subchart's defaults.
-    merged = _merge(sub_values, values.get("mlflow", {}))
+    merged = deep_merge(sub_values, values.get("mlflow", {}))
     sub_rows: list[tuple[str, str, str, str]] = []
     _rows(sub_schema, merged, [], sub_rows, set())
     sub_rows = [(f"mlflow.{k}", t, d, desc) for k, t, d, desc in sub_rows]
@@ -125,15 +130,6 @@ def generate() -> str:
         END,
     ]
     return "\n".join(lines)
-
-
-def _merge(base: Any, override: Any) -> Any:
-    if isinstance(base, dict) and isinstance(override, dict):
-        out = dict(base)
-        for k, v in override.items():
-            out[k] = _merge(base.get(k), v) if k in base else v
-        return out
-    return override
 
 
 def current_section(text: str) -> str | None:

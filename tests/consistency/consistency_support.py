@@ -48,12 +48,3 @@ def enabled_pools(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def taint_string(taint: dict[str, str]) -> str:
     return f"{taint['key']}={taint['value']}:{taint['effect']}"
-
-
-def deep_merge(base: Any, overlay: Any) -> Any:
-    if isinstance(base, dict) and isinstance(overlay, dict):
-        merged = dict(base)
-        for key, value in overlay.items():
-            merged[key] = deep_merge(base[key], value) if key in base else value
-        return merged
-    return overlay

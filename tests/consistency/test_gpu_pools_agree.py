@@ -15,11 +15,11 @@ import pytest
 import yaml
 from consistency_support import (
     REPO,
-    deep_merge,
     enabled_pools,
     load_yaml,
     taint_string,
 )
+from helm_chart import deep_merge
 
 GPU_PRODUCT = "nvidia.com/gpu.product"
 # What the NVIDIA stack (GPU Feature Discovery) reports for each instance / accelerator type.

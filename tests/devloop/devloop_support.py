@@ -103,16 +103,6 @@ def apply_json_patch(doc: Any, patch: list[dict[str, Any]]) -> Any:
     return out
 
 
-def deep_merge(base: Any, overlay: Any) -> Any:
-    """Helm's values merge: maps merge recursively, everything else (lists too) replaces."""
-    if isinstance(base, dict) and isinstance(overlay, dict):
-        merged = dict(base)
-        for key, value in overlay.items():
-            merged[key] = deep_merge(base.get(key), value) if key in base else value
-        return merged
-    return copy.deepcopy(overlay)
-
-
 # ------------------------------------------------------------------ uv export, as the images run it
 def uv_binary() -> str:
     for candidate in (REPO / ".tools" / "uv" / "bin" / "uv", shutil.which("uv")):

@@ -14,11 +14,11 @@ from devloop_support import (
     AIRFLOW_CHART_SCHEMA,
     CHART_DIR,
     REPO,
-    deep_merge,
     load_yaml,
     load_yaml_all,
     require,
 )
+from helm_chart import deep_merge
 from kubernetes.utils import parse_quantity
 
 OVERLAYS = ("kind", "production")

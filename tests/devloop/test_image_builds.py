@@ -5,9 +5,11 @@ produced here by running the exact `uv export` commands the Dockerfiles run."""
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import subprocess
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -186,32 +188,37 @@ def test_every_copied_path_exists_and_passes_the_dockerignore(name):
 
 # ------------------------------------------------------------------ what the images install
 @pytest.fixture(scope="module")
-def trainer_requirements(tmp_path_factory) -> str:
-    commands = dockerfile_uv_exports(DOCKERFILES["trainer"])
-    assert len(commands) == 1, "the trainer Dockerfile should run exactly one `uv export`"
-    return run_uv_export(commands[0], tmp_path_factory.mktemp("trainer"))
+def image_requirements(tmp_path_factory) -> Callable[[str], str]:
+    """`image_requirements("trainer")`: what the image's one `uv export` writes (once per image)."""
+
+    @functools.cache
+    def export(image: str) -> str:
+        commands = dockerfile_uv_exports(DOCKERFILES[image])
+        assert len(commands) == 1, f"the {image} Dockerfile should run exactly one `uv export`"
+        return run_uv_export(commands[0], tmp_path_factory.mktemp(image))
+
+    return export
 
 
-@pytest.fixture(scope="module")
-def airflow_requirements(tmp_path_factory) -> str:
-    commands = dockerfile_uv_exports(DOCKERFILES["airflow"])
-    assert len(commands) == 1, "the airflow Dockerfile should run exactly one `uv export`"
-    return run_uv_export(commands[0], tmp_path_factory.mktemp("airflow"))
+def _assert_locked(pins: dict[str, str], lock_pins: dict[str, str]) -> None:
+    for name, version in pins.items():
+        assert lock_pins[name] == version, f"{name}=={version} is not the locked {lock_pins[name]}"
 
 
-def test_trainer_installs_the_locked_cuda_torch(trainer_requirements, lock_pins):
+def test_trainer_installs_the_locked_cuda_torch(image_requirements, lock_pins):
+    trainer_requirements = image_requirements("trainer")
     pins = requirement_pins(trainer_requirements)
     assert pins["torch"] == lock_pins["torch"]
     assert any(n.startswith("nvidia-") for n in pins), (
         "CUDA runtime wheels missing from cuda target"
     )
     assert "ml-trainer" not in pins, "the workspace package is installed from source, not the index"
-    for name, version in pins.items():
-        assert lock_pins[name] == version, f"{name}=={version} is not the locked {lock_pins[name]}"
+    _assert_locked(pins, lock_pins)
     assert "--hash=sha256:" in trainer_requirements, "hash-checking mode needs the lock's hashes"
 
 
-def test_trainer_cpu_filter_drops_exactly_the_cuda_wheels(trainer_requirements):
+def test_trainer_cpu_filter_drops_exactly_the_cuda_wheels(image_requirements):
+    trainer_requirements = image_requirements("trainer")
     # The same awk program the Dockerfile runs on the exported file.
     awk = re.search(r"awk '([^']+)'", DOCKERFILES["trainer"].read_text().replace("\\\n", " "))
     assert awk, "the trainer Dockerfile's awk filter was not found"
@@ -234,9 +241,9 @@ def test_trainer_cpu_filter_drops_exactly_the_cuda_wheels(trainer_requirements):
 
 
 def test_airflow_image_installs_providers_and_clients_but_no_trainer_stack(
-    airflow_requirements, lock_pins
+    image_requirements, lock_pins
 ):
-    pins = requirement_pins(airflow_requirements)
+    pins = requirement_pins(image_requirements("airflow"))
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     for spec in pyproject:
         name = normalize(re.split(r"[\[=<>~! ]", spec, maxsplit=1)[0])
@@ -247,37 +254,29 @@ def test_airflow_image_installs_providers_and_clients_but_no_trainer_stack(
     for heavy in ("torch", "triton", "ml-trainer", "devstack", "platform-tools"):
         assert heavy not in pins, f"{heavy} must not be in the Airflow image"
     assert not any(n.startswith("nvidia-") for n in pins)
-    for name, version in pins.items():
-        assert lock_pins[name] == version
+    _assert_locked(pins, lock_pins)
 
 
-@pytest.fixture(scope="module")
-def platform_tools_requirements(tmp_path_factory) -> str:
-    commands = dockerfile_uv_exports(DOCKERFILES["platform-tools"])
-    assert len(commands) == 1, "the platform-tools Dockerfile should run exactly one `uv export`"
-    return run_uv_export(commands[0], tmp_path_factory.mktemp("platform-tools"))
-
-
-def test_platform_tools_image_is_boto3_and_nothing_heavy(platform_tools_requirements, lock_pins):
+def test_platform_tools_image_is_boto3_and_nothing_heavy(image_requirements, lock_pins):
     """The hook and helm test image: the locked boto3 closure, no torch, no Airflow, no MLflow."""
-    pins = requirement_pins(platform_tools_requirements)
+    pins = requirement_pins(image_requirements("platform-tools"))
     assert pins["boto3"] == lock_pins["boto3"]
     for heavy in ("torch", "apache-airflow", "mlflow", "mlflow-skinny", "pandas", "numpy"):
         assert heavy not in pins, f"{heavy} must not be in the platform-tools image"
     assert len(pins) < 12, f"platform-tools installs {sorted(pins)}"
-    for name, version in pins.items():
-        assert lock_pins[name] == version
+    _assert_locked(pins, lock_pins)
     text = DOCKERFILES["platform-tools"].read_text()
     assert 'ENTRYPOINT ["platform-tools"]' in text  # the chart passes only args
     pyproject = tomllib.loads((REPO / "images" / "platform-tools" / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["platform-tools"] == "platform_tools.cli:main"
 
 
-def test_airflow_version_guard_matches_the_export_format(airflow_requirements):
+def test_airflow_version_guard_matches_the_export_format(image_requirements):
     base = global_args(DOCKERFILES["airflow"])["AIRFLOW_IMAGE"]
     version = base.split(":")[1].split("-")[0]
     # The Dockerfile greps for "^apache-airflow==${AIRFLOW_VERSION} " - the line must exist.
-    assert re.search(rf"^apache-airflow=={re.escape(version)} ", airflow_requirements, re.M)
+    exported = image_requirements("airflow")
+    assert re.search(rf"^apache-airflow=={re.escape(version)} ", exported, re.M)
 
 
 @pytest.mark.parametrize("name", sorted(DOCKERFILES))

@@ -69,6 +69,10 @@ def _train(
         return run_trainer(_train_argv(hyperparameters, trial, day), xcom)
 
 
+def _val_loss_steps(client, run_id: str) -> list[int]:
+    return [metric.step for metric in client.get_metric_history(run_id, "val_loss")]
+
+
 def _aliases(stack: Stack, name: str) -> dict[str, str]:
     from mlflow import MlflowClient
 
@@ -92,20 +96,24 @@ def day(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Day:
     return Day(features, data_path, generated.xcom, validated.xcom, preprocessed.xcom)
 
 
+def _trained(
+    stack: Stack, xcom: Path, day: Day, hyperparameters: list[str], trial: str, **env: str
+) -> dict[str, Any]:
+    """The XCom result of a training run that must succeed."""
+    run = _train(stack, xcom, day, hyperparameters, trial, **env)
+    assert run.code == 0 and run.xcom is not None, run.stderr
+    return run.xcom
+
+
 @pytest.fixture(scope="module")
 def good_run(stack: Stack, day: Day, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     xcom = tmp_path_factory.mktemp("good") / "return.json"
-    run = _train(stack, xcom, day, GOOD, "good", GIT_SHA="0123abc", IMAGE_TAG="0.1.0-test")
-    assert run.code == 0 and run.xcom is not None
-    return run.xcom
+    return _trained(stack, xcom, day, GOOD, "good", GIT_SHA="0123abc", IMAGE_TAG="0.1.0-test")
 
 
 @pytest.fixture(scope="module")
 def weak_run(stack: Stack, day: Day, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    xcom = tmp_path_factory.mktemp("weak") / "return.json"
-    run = _train(stack, xcom, day, WEAK, "weak")
-    assert run.code == 0 and run.xcom is not None
-    return run.xcom
+    return _trained(stack, tmp_path_factory.mktemp("weak") / "return.json", day, WEAK, "weak")
 
 
 # ---------------------------------------------------------------------------- happy path
@@ -154,24 +162,11 @@ def test_generate_validate_preprocess_train_evaluate_deploy_end_to_end(
     assert run.data.tags["date"] == DATE and run.data.tags["trial_id"] == "good"
     assert run.data.tags["git_sha"] == "0123abc" and run.data.tags["image_tag"] == "0.1.0-test"
     assert run.data.tags["device"] == "cpu"
-    assert [m.step for m in client.get_metric_history(good_run["run_id"], "val_loss")] == [
-        1,
-        2,
-        3,
-        4,
-    ]
+    assert _val_loss_steps(client, good_run["run_id"]) == [1, 2, 3, 4]
     assert run.data.metrics["test_accuracy"] == pytest.approx(good_run["accuracy"])
 
     name = _model_name()
-    evaluated = trainer(
-        "evaluate",
-        "--run-id",
-        good_run["run_id"],
-        "--data-path",
-        day.data_path,
-        "--model-name",
-        name,
-    )
+    evaluated = _evaluate(trainer, good_run, name, day)
     assert evaluated.code == 0, evaluated.stderr
     assert evaluated.xcom["should_deploy"] is True
     assert evaluated.xcom["baseline_accuracy"] == 0.0 and evaluated.xcom["champion_version"] is None
@@ -257,12 +252,7 @@ def test_a_killed_training_resumes_from_its_checkpoint_in_the_same_mlflow_run(
     assert resumed.xcom["resumed_from_epoch"] == 2 and resumed.xcom["epochs_run"] == 4
     assert resumed.xcom["run_id"] == checkpoint.mlflow_run_id
     assert client.get_run(checkpoint.mlflow_run_id).info.status == "FINISHED"
-    assert [m.step for m in client.get_metric_history(checkpoint.mlflow_run_id, "val_loss")] == [
-        1,
-        2,
-        3,
-        4,
-    ]
+    assert _val_loss_steps(client, checkpoint.mlflow_run_id) == [1, 2, 3, 4]
     # the interrupted run ends exactly where the uninterrupted one did
     for key in ("accuracy", "f1_score", "loss", "val_accuracy", "best_epoch"):
         assert resumed.xcom[key] == good_run[key], key
@@ -290,6 +280,13 @@ def _deploy(trainer, run: dict[str, Any], name: str, day: Day) -> CliRun:
     )
 
 
+def _evaluate(trainer, run: dict[str, Any], name: str, day: Day, *extra: str) -> CliRun:
+    return trainer(
+        "evaluate", "--run-id", run["run_id"], "--data-path", day.data_path, "--model-name", name,
+        *extra,
+    )  # fmt: skip
+
+
 def test_deploying_the_same_run_twice_is_idempotent(
     stack: Stack, stack_env: dict[str, str], day: Day, good_run: dict[str, Any], trainer
 ) -> None:
@@ -304,50 +301,40 @@ def test_deploying_the_same_run_twice_is_idempotent(
     assert [v.version for v in versions] == ["1"]
 
 
+@pytest.fixture
+def champion(stack_env: dict[str, str], day: Day, good_run: dict[str, Any], trainer) -> str:
+    """A new registered model whose champion (version 1) is `good_run`; its name."""
+    name = _model_name()
+    assert _deploy(trainer, good_run, name, day).code == 0
+    return name
+
+
 def test_a_worse_candidate_never_moves_the_champion(
     stack: Stack,
-    stack_env: dict[str, str],
     day: Day,
     good_run: dict[str, Any],
     weak_run: dict[str, Any],
     trainer,
+    champion: str,
 ) -> None:
-    name = _model_name()
-    assert _deploy(trainer, good_run, name, day).code == 0
-    evaluate = [
-        "evaluate",
-        "--run-id",
-        weak_run["run_id"],
-        "--data-path",
-        day.data_path,
-        "--model-name",
-        name,
-    ]
-
-    gated = trainer(
-        *evaluate, "--min-accuracy", "0.0"
-    )  # only the comparison with the champion decides
+    name = champion
+    # only the comparison with the champion decides
+    gated = _evaluate(trainer, weak_run, name, day, "--min-accuracy", "0.0")
     assert gated.code == 0, gated.stderr
     assert gated.xcom["should_deploy"] is False
     assert gated.xcom["champion_version"] == "1"
     assert gated.xcom["baseline_accuracy"] == pytest.approx(good_run["accuracy"], abs=0.01)
     assert gated.xcom["improvement"] < 0 and "below min_improvement" in gated.xcom["reason"]
 
-    floor = trainer(*evaluate)
+    floor = _evaluate(trainer, weak_run, name, day)
     assert floor.xcom["should_deploy"] is False and "below min_accuracy" in floor.xcom["reason"]
     assert _aliases(stack, name) == {"champion": "1"}
 
 
 def test_rollback_moves_the_champion_back_to_previous(
-    stack: Stack,
-    stack_env: dict[str, str],
-    day: Day,
-    good_run: dict[str, Any],
-    weak_run: dict[str, Any],
-    trainer,
+    stack: Stack, day: Day, weak_run: dict[str, Any], trainer, champion: str
 ) -> None:
-    name = _model_name()
-    assert _deploy(trainer, good_run, name, day).code == 0
+    name = champion
     promoted = _deploy(trainer, weak_run, name, day)
     assert promoted.code == 0 and promoted.xcom["previous_version"] == "1"
     assert _aliases(stack, name) == {"champion": "2", "previous": "1"}
@@ -493,24 +480,15 @@ def test_mlflow_down_during_evaluate_fails_and_leaves_the_aliases_alone(
     stack: Stack,
     stack_env: dict[str, str],
     day: Day,
-    good_run: dict[str, Any],
     weak_run: dict[str, Any],
     trainer,
+    champion: str,
 ) -> None:
     """ "Down" is a real closed TCP port on 127.0.0.1 (bound, then released), not a mock."""
-    name = _model_name()
-    assert _deploy(trainer, good_run, name, day).code == 0
+    name = champion
     dead = f"http://127.0.0.1:{closed_port()}"
     with isolated_environ(**{**stack_env, "MLFLOW_TRACKING_URI": dead}):
-        down = trainer(
-            "evaluate",
-            "--run-id",
-            weak_run["run_id"],
-            "--data-path",
-            day.data_path,
-            "--model-name",
-            name,
-        )
+        down = _evaluate(trainer, weak_run, name, day)
     assert down.code == 1 and down.xcom is None
     assert f"MLflow tracking server at {dead} is unreachable" in down.stderr
     assert _aliases(stack, name) == {"champion": "1"}
@@ -520,9 +498,7 @@ def test_mlflow_down_during_evaluate_fails_and_leaves_the_aliases_alone(
 @pytest.fixture
 def broken_run(stack: Stack, day: Day, tmp_path: Path) -> dict[str, Any]:
     """A trained run whose model artifacts were then deleted from the object store."""
-    run = _train(stack, tmp_path / "broken.json", day, WEAK, f"broken-{uuid.uuid4().hex[:6]}")
-    assert run.code == 0 and run.xcom is not None
-    return run.xcom
+    return _trained(stack, tmp_path / "broken.json", day, WEAK, f"broken-{uuid.uuid4().hex[:6]}")
 
 
 def _delete_model_artifacts(stack: Stack, model_uri: str) -> int:
@@ -553,15 +529,7 @@ def test_a_champion_whose_artifacts_were_deleted_fails_evaluate_and_a_failed_smo
     assert _delete_model_artifacts(stack, broken_run["model_uri"]) > 0
 
     # evaluate: the champion exists but cannot be read -> fail, never deploy blind
-    evaluated = trainer(
-        "evaluate",
-        "--run-id",
-        good_run["run_id"],
-        "--data-path",
-        day.data_path,
-        "--model-name",
-        broken_champion,
-    )
+    evaluated = _evaluate(trainer, good_run, broken_champion, day)
     assert evaluated.code == 1 and evaluated.xcom is None
     assert (
         "champion (version 1)" in evaluated.stderr and "will not deploy blind" in evaluated.stderr
