@@ -31,7 +31,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.interrupts import sigterm_as_ctrl_c
 from devstack.platform_names import PlatformNames, load_platform_names
 from devstack.process import ProcessRef, process_started_at, stop_group
 from devstack.stack import Stack
@@ -420,12 +420,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--dates needs exactly three dates")
 
     phases = Phases()
-    previous_term = signal.signal(
-        signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
-    )
     try:
         _bar("1/4 local stack (MinIO, MLflow, Airflow home) in " + str(args.root))
         with contextlib.ExitStack() as running:
+            running.enter_context(sigterm_as_ctrl_c())  # SIGTERM stops everything like Ctrl-C
             webhook = running.enter_context(WebhookSink("/services/demo"))
             with phases.phase("stack up"):
                 # Stopped on leaving (also on Ctrl-C and failure), unless `devstack up` runs it.
@@ -438,7 +436,6 @@ def main(argv: list[str] | None = None) -> int:
         say("\ninterrupted: everything the demo started is stopped")
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
         say("wall time by phase:\n" + phases.report())
 
 

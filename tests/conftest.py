@@ -8,12 +8,11 @@ after failures, Ctrl-C or SIGTERM. Tests that do not request it start no servers
 from __future__ import annotations
 
 import os
-import signal
 import tempfile
 from collections.abc import Iterator
-from types import FrameType
 
 import pytest
+from devstack.interrupts import sigterm_as_ctrl_c
 from devstack.stack import Stack
 
 STACK_MARKER = "stack"
@@ -21,10 +20,6 @@ STACK_MARKER = "stack"
 # Airflow reads its config on first import: keep the tests off the developer's ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-tests-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-
-
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
@@ -37,15 +32,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         mlflow_port=None,
     )
     # A CI runner that stops pytest with SIGTERM still gets the servers stopped.
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        local_stack.up()
-        yield local_stack
-    finally:
+    with sigterm_as_ctrl_c():
         try:
-            local_stack.down()
+            local_stack.up()
+            yield local_stack
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            local_stack.down()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

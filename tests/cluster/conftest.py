@@ -13,30 +13,22 @@ obtained offline: the copy leaves it out, see tests/helm_chart.py).
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
-from types import FrameType
 
 import pytest
 from devstack.cluster.harness import Cluster
-
-
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+from devstack.interrupts import sigterm_as_ctrl_c
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     harness = Cluster(tmp_path_factory.mktemp("cluster"), apiserver_port=None)
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        harness.up()
-        yield harness
-    finally:
+    with sigterm_as_ctrl_c():
         try:
-            harness.down()
+            harness.up()
+            yield harness
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            harness.down()
 
 
 @pytest.fixture(scope="session")

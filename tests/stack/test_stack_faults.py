@@ -18,7 +18,7 @@ from devstack.minio_server import find_minio_binary, minio_spec
 from devstack.ports import HOST, choose_port, ephemeral_port
 from devstack.process import ProcessRef, process_started_at, spawn, stop_group, wait_until_healthy
 from devstack.stack import HOLD_AFTER_SPAWN_ENV, Stack
-from devstack.state import Credentials, ServerState, StackState, save_state
+from devstack.state import STATE_FILE, Credentials, ServerState, StackState
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -110,7 +110,7 @@ def test_up_refuses_a_partly_running_stack_and_down_stops_it(tmp_path: Path) -> 
             health_url=f"http://{HOST}:{dead_port}/minio/health/live",
             log=str(root / "logs" / "minio.log"),
         )
-        save_state(root, state)
+        state.save(root / STATE_FILE)
 
         with pytest.raises(StackConflictError) as raised:
             Stack(root, minio_port=None, minio_console_port=None, mlflow_port=None).up()

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
-from devstack.errors import ToolMissingError
-from devstack.paths import venv_bin
+from devstack.paths import venv_executable
 from devstack.process import OneShot
 from devstack.state import Credentials
 
@@ -30,13 +29,8 @@ def airflow_home(root: Path) -> Path:
 
 
 def find_airflow_executable(bin_dir: Path | None = None) -> Path:
-    candidate = (bin_dir or venv_bin()) / "airflow"
-    if candidate.is_file() and os.access(candidate, os.X_OK):
-        return candidate
-    raise ToolMissingError(
-        f"Airflow executable {candidate} not found; run `make setup` "
-        "(it runs `make venv` and `make tools`)"
-    )
+    """`airflow` from the running interpreter's environment, else a one-line error."""
+    return venv_executable("airflow", "Airflow executable", bin_dir)
 
 
 def aws_connection_json(s3_endpoint: str, credentials: Credentials, region: str) -> str:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shlex
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from devstack import generate
 from devstack.cluster.cli import add_cluster_parser, run_cluster_command
+from devstack.command_line import EXIT_ERROR, EXIT_NOT_RUNNING, RootCommands, err, out
 from devstack.errors import DevstackError
+from devstack.interrupts import sigterm_as_ctrl_c
 from devstack.paths import default_root, repo_root
 from devstack.stack import (
     DEFAULT_AIRFLOW_PORT,
@@ -26,28 +25,7 @@ from devstack.stack import (
 
 log = logging.getLogger("devstack")
 
-EXIT_ERROR = 1
-EXIT_NOT_RUNNING = 3
 EXIT_INTERRUPTED = 130
-
-
-def _out(line: str) -> None:
-    """Command output (stdout): what the user asked for, e.g. the `export` lines."""
-    sys.stdout.write(line + "\n")
-
-
-def _err(line: str) -> None:
-    sys.stderr.write(line + "\n")
-
-
-def _add_root(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=Path(os.environ.get("DEVSTACK_ROOT") or default_root()),
-        help="state folder of the stack (default: $DEVSTACK_ROOT, else <repo>/.local)",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,11 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='typical use: devstack up && eval "$(devstack env)"',
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    stack_commands = RootCommands(
+        commands, "stack", "DEVSTACK_ROOT", default_root(), "<repo>/.local"
+    )
 
-    up = commands.add_parser(
+    up = stack_commands.add(
         "up",
-        help="start the stack (reuses a healthy one)",
-        description=(
+        "start the stack (reuses a healthy one)",
+        (
             "Start MinIO and the MLflow server, create the buckets from "
             "charts/ml-platform/values.yaml and migrate the Airflow DB (once per root). "
             "With --airflow, also a real Airflow (api-server with the UI, scheduler with the "
@@ -73,7 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
             "already running under the root; Ctrl-C stops whatever was started."
         ),
     )
-    _add_root(up)
     up.add_argument("--minio-port", type=int, default=DEFAULT_MINIO_PORT, help="S3 API port")
     up.add_argument(
         "--minio-console-port",
@@ -112,27 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds each server may take to become healthy (default: 180)",
     )
 
-    down = commands.add_parser(
-        "down",
-        help="stop the stack",
-        description="Stop every server of the stack (SIGTERM, then SIGKILL); keeps the data.",
-    )
-    _add_root(down)
-
-    status = commands.add_parser(
-        "status",
-        help="show each server and its health",
-        description="Show each server, its pid, URL and health. Exit 0 when all are healthy, "
-        f"{EXIT_NOT_RUNNING} when nothing runs, {EXIT_ERROR} when something is unhealthy.",
-    )
-    _add_root(status)
-
-    env = commands.add_parser(
-        "env",
-        help="print `export NAME=value` lines for a shell",
-        description='Print the environment of the running stack; use: eval "$(devstack env)".',
-    )
-    _add_root(env)
+    for name, help_text, description in (
+        (
+            "down",
+            "stop the stack",
+            "Stop every server of the stack (SIGTERM, then SIGKILL); keeps the data.",
+        ),
+        (
+            "status",
+            "show each server and its health",
+            "Show each server, its pid, URL and health. Exit 0 when all are healthy, "
+            f"{EXIT_NOT_RUNNING} when nothing runs, {EXIT_ERROR} when something is unhealthy.",
+        ),
+        (
+            "env",
+            "print `export NAME=value` lines for a shell",
+            'Print the environment of the running stack; use: eval "$(devstack env)".',
+        ),
+    ):
+        stack_commands.add(name, help_text, description)
 
     gen = commands.add_parser(
         "generate",
@@ -168,19 +146,19 @@ def _cmd_up(args: argparse.Namespace) -> int:
         start_timeout=args.timeout,
     )
     stack.up()
-    _out(f"S3 (MinIO)     {stack.s3_endpoint}   console {stack.console_url}")
-    _out(f"MLflow         {stack.mlflow_uri}")
-    _out(f"Airflow home   {stack.airflow_home}")
+    out(f"S3 (MinIO)     {stack.s3_endpoint}   console {stack.console_url}")
+    out(f"MLflow         {stack.mlflow_uri}")
+    out(f"Airflow home   {stack.airflow_home}")
     if stack.has_airflow:
         login = stack.airflow_login
-        _out(
+        out(
             f"Airflow UI     {stack.airflow_url}   user {login.username}   password {login.password}"
         )
-        _out(
+        out(
             f"Airflow API    {stack.airflow_url}/api/v2   token: POST {stack.airflow_url}/auth/token"
         )
-    _out(f"state, logs    {stack.root}/stack.json, {stack.root}/logs/")
-    _out(f'next:          eval "$(devstack env --root {shlex.quote(str(stack.root))})"')
+    out(f"state, logs    {stack.root}/stack.json, {stack.root}/logs/")
+    out(f'next:          eval "$(devstack env --root {shlex.quote(str(stack.root))})"')
     return 0
 
 
@@ -192,17 +170,17 @@ def _cmd_down(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     statuses = Stack(args.root).status()
     if not statuses:
-        _out(f"no stack running under {args.root}")
+        out(f"no stack running under {args.root}")
         return EXIT_NOT_RUNNING
     for s in statuses:
         health = "healthy" if s.healthy else ("UNHEALTHY" if s.alive else "STOPPED")
-        _out(f"{s.name:<21} {health:<9} pid {s.pid:<7} {s.url:<24} log {s.log}")
+        out(f"{s.name:<21} {health:<9} pid {s.pid:<7} {s.url:<24} log {s.log}")
     return 0 if all(s.healthy for s in statuses) else EXIT_ERROR
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
     for name, value in sorted(Stack(args.root).env().items()):
-        _out(f"export {name}={shlex.quote(value)}")
+        out(f"export {name}={shlex.quote(value)}")
     return 0
 
 
@@ -210,9 +188,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     out = args.out or repo_root()
     changed = generate.write(generate.generated_files(), out)
     for path in changed:
-        _out(f"wrote {out / path}")
+        out(f"wrote {out / path}")
     if not changed:
-        _out(f"generated files under {out} are up to date")
+        out(f"generated files under {out} are up to date")
     return 0
 
 
@@ -226,24 +204,19 @@ COMMANDS = {
 }
 
 
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="devstack: %(message)s", stream=sys.stderr)
     if args.verbose:  # our own details, not every HTTP body the Kubernetes client logs
         logging.getLogger("devstack").setLevel(logging.DEBUG)
-    # SIGTERM behaves like Ctrl-C: `up` stops what it started before exiting.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        return COMMANDS[args.command](args)
+        with sigterm_as_ctrl_c():  # `up` stops what it started before exiting
+            return COMMANDS[args.command](args)
     except DevstackError as error:
-        _err(f"devstack: error: {error}")
+        err(f"devstack: error: {error}")
         return EXIT_ERROR
     except KeyboardInterrupt:
-        _err("devstack: interrupted; everything this command started is stopped")
+        err("devstack: interrupted; everything this command started is stopped")
         return EXIT_INTERRUPTED
 
 

@@ -15,7 +15,7 @@ import boto3
 from botocore.config import Config
 
 from devstack.errors import ToolMissingError
-from devstack.paths import tools_bin
+from devstack.paths import is_executable, tools_bin
 from devstack.ports import HOST
 from devstack.process import ServerSpec
 from devstack.state import REGION, Credentials
@@ -29,7 +29,7 @@ def find_minio_binary(tools_dir: Path | None = None, search_path: str | None = N
     """`<tools_dir>/minio` (default `.tools/bin`), else `minio` on PATH, else a one-line error."""
     tools_dir = tools_dir or tools_bin()
     candidate = tools_dir / "minio"
-    if candidate.is_file() and os.access(candidate, os.X_OK):
+    if is_executable(candidate):
         return candidate
     found = shutil.which("minio", path=search_path if search_path is not None else None)
     if found:

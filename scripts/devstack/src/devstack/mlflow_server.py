@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devstack.errors import ToolMissingError
-from devstack.paths import venv_bin
+from devstack.paths import venv_executable
 from devstack.ports import HOST
 from devstack.process import ServerSpec
 from devstack.state import REGION, Credentials
@@ -21,13 +20,7 @@ ARTIFACTS_PREFIX = "artifacts"
 
 def find_mlflow_executable(bin_dir: Path | None = None) -> Path:
     """`mlflow` from the running interpreter's environment, else a one-line error."""
-    candidate = (bin_dir or venv_bin()) / "mlflow"
-    if candidate.is_file() and os.access(candidate, os.X_OK):
-        return candidate
-    raise ToolMissingError(
-        f"MLflow server executable {candidate} not found; run `make setup` "
-        "(it runs `make venv` and `make tools`)"
-    )
+    return venv_executable("mlflow", "MLflow server executable", bin_dir)
 
 
 def tracking_uri(port: int) -> str:

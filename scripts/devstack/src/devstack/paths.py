@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from devstack.errors import ToolMissingError
+
 
 def repo_root() -> Path:
     """The ml-platform checkout this package belongs to (the folder holding `scripts/devstack`).
@@ -36,3 +38,18 @@ def tools_bin() -> Path:
 def venv_bin() -> Path:
     """The `bin/` folder of the running interpreter's environment (where `mlflow`, `airflow` are)."""
     return Path(sys.executable).parent
+
+
+def is_executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def venv_executable(name: str, what: str, bin_dir: Path | None = None) -> Path:
+    """`<bin_dir>/<name>` (default: the running interpreter's environment), else a one-line
+    error naming `what` and `make setup`."""
+    candidate = (bin_dir or venv_bin()) / name
+    if is_executable(candidate):
+        return candidate
+    raise ToolMissingError(
+        f"{what} {candidate} not found; run `make setup` (it runs `make venv` and `make tools`)"
+    )

@@ -13,18 +13,13 @@ triggerer; `devstack.airflow_servers`) on the same servers and metadata DB.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
 import secrets
-import signal
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from platform_tools.buckets import ensure_buckets
@@ -33,7 +28,8 @@ from platform_tools.errors import CheckFailed
 from devstack import airflow_home as airflow
 from devstack import airflow_servers, minio_server, mlflow_server
 from devstack.airflow_api import AirflowApi
-from devstack.errors import DevstackError, StackConflictError
+from devstack.errors import DevstackError
+from devstack.interrupts import ctrl_c_deferred
 from devstack.paths import default_root, repo_root
 from devstack.platform_names import PlatformNames, load_platform_names
 from devstack.ports import HOST, choose_port
@@ -42,7 +38,6 @@ from devstack.process import (
     ProcessRef,
     ServerSpec,
     is_healthy,
-    spawn,
     stop_group,
     wait_until_healthy,
 )
@@ -52,10 +47,8 @@ from devstack.state import (
     ServerState,
     StackState,
     load_or_create_credentials,
-    load_state,
-    remove_state,
-    save_state,
 )
+from devstack.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +75,12 @@ class ServerStatus:
     log: str
 
 
-class Stack:
+class Stack(Supervisor[StackState]):
     """The local stack under `root` (default `<repo>/.local`).
+
+    `up()` starts MinIO and MLflow, creates the buckets and migrates the Airflow DB (once per
+    root). It reuses a healthy stack already running under the root (`devstack.supervisor`),
+    adding the Airflow components when they are asked for and not running yet.
 
     Ports are preferences: a taken port is replaced by a free one (logged). Pass `None` for
     any free port (what the tests do, so they never collide with a developer's stack).
@@ -91,6 +88,12 @@ class Stack:
     `airflow=True` also starts the Airflow components; `schedule` lets the scheduler create
     scheduled runs (off: manual runs only), and `airflow_env` is added to their environment.
     """
+
+    kind = "stack"
+    command = "devstack"
+    state_type = StackState
+    state_file = STATE_FILE
+    lock_file = ".devstack.lock"
 
     def __init__(
         self,
@@ -110,7 +113,12 @@ class Stack:
         migrate_timeout: float = 600.0,
         stop_timeout: float = 15.0,
     ) -> None:
-        self.root = Path(root).resolve() if root is not None else default_root()
+        super().__init__(
+            root,
+            default_root=default_root(),
+            start_timeout=start_timeout,
+            stop_timeout=stop_timeout,
+        )
         self.preferred_ports = {
             "minio": minio_port,
             "minio-console": minio_console_port,
@@ -123,75 +131,11 @@ class Stack:
         self.tools_dir = tools_dir
         self.bin_dir = bin_dir
         self.names = names or load_platform_names()
-        self.start_timeout = start_timeout
         self.migrate_timeout = migrate_timeout
-        self.stop_timeout = stop_timeout
-        self.reused = False
-        # Seconds each step of the last `up()` took: minio, mlflow, airflow_db_migrate, each
-        # Airflow component, up.
-        self.timings: dict[str, float] = {}
-        self._state: StackState | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-    def up(self) -> Stack:
-        """Start MinIO and MLflow, create the buckets, migrate the Airflow DB (once per root).
-
-        Reuses a healthy stack already running under the root (`self.reused` is then True),
-        adding the Airflow components when they are asked for and not running yet; refuses
-        (StackConflictError) when the root holds a partly running one. On any error or
-        interruption, every process this call started is stopped before it propagates.
-        """
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock():
-            existing = load_state(self.root)
-            if existing is not None and self._adopt_or_clear(existing):
-                self._ensure_migrated()
-                if self.airflow and not self.has_airflow:
-                    self._start_airflow_on_running(existing)
-                return self
-            self._start_fresh()
-        return self
-
-    def down(self) -> bool:
-        """Stop every server recorded under the root; False (and a message) if none was."""
-        if not (self.root / STATE_FILE).is_file():
-            log.info("nothing running under %s", self.root)
-            return False
-        with self._lock():
-            state = load_state(self.root)
-            if state is None:
-                log.info("nothing running under %s", self.root)
-                return False
-            self._stop_servers(state)
-            remove_state(self.root)
-            self._state = None
-            self.reused = False
-        log.info("stack under %s is down", self.root)
-        return True
-
-    def __enter__(self) -> Stack:
-        return self.up()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if not self.reused:
-            self.down()
+        # `timings` of the last `up()`: minio, mlflow, airflow_db_migrate, each Airflow
+        # component, up.
 
     # ------------------------------------------------------------------ inspection
-    @property
-    def state(self) -> StackState:
-        if self._state is None:
-            self._state = load_state(self.root)
-        if self._state is None:
-            raise DevstackError(
-                f"no local stack is running under {self.root}; start it with `devstack up`"
-            )
-        return self._state
-
     def is_running(self) -> bool:
         """True when every server this stack needs is recorded and answers its health check."""
         statuses = self.status()
@@ -200,7 +144,7 @@ class Stack:
 
     def status(self) -> list[ServerStatus]:
         """Each recorded server with liveness and health (empty when nothing is recorded)."""
-        state = load_state(self.root)
+        state = self._load_state()
         if state is None:
             return []
         return [
@@ -289,44 +233,19 @@ class Stack:
                 "run `devstack down` then `devstack up`"
             ) from None
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        """Serialise up/down on one root (two `up`s at once would race for the ports)."""
-        with (self.root / ".devstack.lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _wanted(self, recorded: set[str]) -> set[str]:
+        """MinIO and MLflow, and every Airflow component once one is recorded."""
+        return set(SERVERS) | (set(AIRFLOW_SERVERS) if recorded - set(SERVERS) else set())
 
-    def _adopt_or_clear(self, existing: StackState) -> bool:
-        """True when `existing` is healthy and now adopted; clears stale state; else refuses."""
-        statuses = {
-            name: (server.ref.is_alive(), is_healthy(server.health_url, server.health_component))
-            for name, server in existing.servers.items()
-        }
-        complete = set(statuses) in (set(SERVERS), set(SERVERS) | set(AIRFLOW_SERVERS))
-        if complete and all(healthy for _, healthy in statuses.values()):
-            self._state = existing
-            self.reused = True
-            log.info("a healthy stack is already running under %s; reusing it", self.root)
-            return True
-        if not any(alive for alive, _ in statuses.values()):
-            log.info("removing stale state of a stack that is no longer running")
-            remove_state(self.root)
-            return False
-        described = ", ".join(
-            f"{name} {'healthy' if healthy else 'running but unhealthy' if alive else 'stopped'}"
-            for name, (alive, healthy) in statuses.items()
-        )
-        wanted = set(SERVERS) | (set(AIRFLOW_SERVERS) if set(statuses) - set(SERVERS) else set())
-        missing = sorted(wanted - set(statuses))
-        if missing:
-            described += f", {', '.join(missing)} never started"
-        raise StackConflictError(
-            f"a partly running stack is recorded under {self.root} ({described}); "
-            f"stop it with `devstack down --root {self.root}` and run `devstack up` again"
-        )
+    def _is_healthy(self, state: StackState, name: str) -> bool:
+        server = state.servers[name]
+        return is_healthy(server.health_url, server.health_component)
+
+    def _adopted(self, state: StackState) -> None:
+        """A reused stack gets its DB migrated and, when asked for, the Airflow components."""
+        self._ensure_migrated()
+        if self.airflow and not self.has_airflow:
+            self._start_airflow_on_running(state)
 
     def _start_fresh(self) -> None:
         minio_binary = minio_server.find_minio_binary(self.tools_dir)
@@ -372,12 +291,10 @@ class Stack:
                 self._start_airflow(state, ports["minio"], ports["mlflow"])
         except BaseException:
             log.error("start-up failed or was interrupted; stopping what was started")
-            with _ctrl_c_deferred():  # a second Ctrl-C must not leave servers behind
-                if migration is not None:
+            if migration is not None:
+                with ctrl_c_deferred():  # a second Ctrl-C must not leave it behind
                     migration.stop()
-                self._stop_servers(state)
-                remove_state(self.root)
-            self._state = None
+            self._stop_and_forget(state)
             raise
         self.timings["up"] = time.monotonic() - started_at
         log.info(
@@ -413,12 +330,12 @@ class Stack:
             self._start_airflow(state, s3_port, mlflow_port)
         except BaseException:
             log.error("Airflow start-up failed or was interrupted; stopping its components")
-            with _ctrl_c_deferred():
+            with ctrl_c_deferred():
                 for name in reversed(AIRFLOW_SERVERS):
                     server = state.servers.pop(name, None)
                     if server is not None:
                         stop_group(name, server.ref, timeout=self.stop_timeout)
-                save_state(self.root, state)
+                self._save_state(state)
             raise
         self.timings["up"] = time.monotonic() - started_at
         log.info("Airflow up in %.1fs: %s", self.timings["up"], self.airflow_url)
@@ -468,33 +385,9 @@ class Stack:
         port: int,
         extra_ports: dict[str, int] | None = None,
     ) -> ProcessRef:
-        """Start the server and record it (so `down` finds it even if `up` is interrupted)."""
-        log.info("starting %s on %s:%d (log %s)", spec.name, HOST, port, spec.log_path)
-        ref = spawn(spec)
-        state.servers[spec.name] = ServerState(
-            pid=ref.pid,
-            started_at=ref.started_at,
-            port=port,
-            health_url=spec.health_url,
-            log=str(spec.log_path),
-            extra_ports=extra_ports or {},
-            health_component=spec.health_component,
-        )
-        save_state(self.root, state)
+        ref = super()._spawn(state, spec, port, extra_ports)
         _hold_for_test(spec.name)
         return ref
-
-    def _start_server(
-        self,
-        state: StackState,
-        spec: ServerSpec,
-        port: int,
-        extra_ports: dict[str, int] | None = None,
-    ) -> None:
-        started_at = time.monotonic()
-        ref = self._spawn(state, spec, port, extra_ports)
-        wait_until_healthy(spec, ref, self.start_timeout)
-        self.timings[spec.name] = time.monotonic() - started_at
 
     def _ensure_migrated(self) -> None:
         if airflow.is_migrated(self.root):
@@ -509,7 +402,7 @@ class Stack:
             raise
         airflow.mark_migrated(self.root)
 
-    def _stop_servers(self, state: StackState) -> None:
+    def _stop(self, state: StackState) -> None:
         """Reverse start order: Airflow (whose tasks use the servers) first, MinIO last."""
         start_order = [*SERVERS, *AIRFLOW_SERVERS]
         for name in sorted(state.servers, key=start_order.index, reverse=True):
@@ -524,19 +417,6 @@ def _hold_for_test(name: str) -> None:
     )
     while True:
         time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def _ctrl_c_deferred() -> Iterator[None]:
-    """Ignore SIGINT while cleaning up (only the main thread may change signal handlers)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def stack_env(

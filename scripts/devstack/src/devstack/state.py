@@ -3,7 +3,8 @@
 `stack.json` exists exactly while servers started by `devstack up` may be running (it is
 written after each server starts, so `down` can clean up after an interrupted `up`).
 `credentials.json` outlives `down`: MinIO's data folder keeps working with the same root
-credentials across restarts.
+credentials across restarts. `RecordedState` is what every such state file holds (the
+cluster harness's `cluster.json` too): the root and each started process group.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Self
 
 from devstack.process import ProcessRef
 
@@ -49,29 +51,48 @@ class ServerState:
         return ProcessRef(pid=self.pid, started_at=self.started_at)
 
 
-@dataclass
-class StackState:
-    """Everything `stack.json` records."""
+@dataclass(kw_only=True)
+class RecordedState:
+    """A state file's content: the root and each started server; subclasses add fields."""
 
     root: str
-    credentials: Credentials
-    buckets: dict[str, str]
     servers: dict[str, ServerState] = field(default_factory=dict)
-    region: str = REGION
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> StackState:
+    def from_json(cls, text: str) -> Self:
         raw = json.loads(text)
-        return cls(
-            root=raw["root"],
-            credentials=Credentials(**raw["credentials"]),
-            buckets=dict(raw["buckets"]),
-            servers={name: ServerState(**server) for name, server in raw["servers"].items()},
-            region=raw.get("region", REGION),
-        )
+        raw["servers"] = {name: ServerState(**server) for name, server in raw["servers"].items()}
+        return cls(**cls._decode_fields(raw))
+
+    @classmethod
+    def _decode_fields(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's arguments from the parsed JSON (override for nested objects)."""
+        return raw
+
+    @classmethod
+    def load(cls, path: Path) -> Self | None:
+        """The state recorded in `path`; None when there is none."""
+        return cls.from_json(path.read_text()) if path.is_file() else None
+
+    def save(self, path: Path) -> None:
+        """Replace `path` atomically, readable only by the owner (it may hold credentials)."""
+        write_private(path, self.to_json())
+
+
+@dataclass(kw_only=True)
+class StackState(RecordedState):
+    """Everything `stack.json` records."""
+
+    credentials: Credentials
+    buckets: dict[str, str]
+    region: str = REGION
+
+    @classmethod
+    def _decode_fields(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        return raw | {"credentials": Credentials(**raw["credentials"])}
 
 
 def write_private(path: Path, text: str) -> None:
@@ -81,21 +102,6 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     tmp.replace(path)
-
-
-def load_state(root: Path) -> StackState | None:
-    path = root / STATE_FILE
-    if not path.is_file():
-        return None
-    return StackState.from_json(path.read_text())
-
-
-def save_state(root: Path, state: StackState) -> None:
-    write_private(root / STATE_FILE, state.to_json())
-
-
-def remove_state(root: Path) -> None:
-    (root / STATE_FILE).unlink(missing_ok=True)
 
 
 def load_or_create_credentials(root: Path) -> Credentials:

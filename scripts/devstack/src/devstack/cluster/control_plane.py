@@ -21,7 +21,7 @@ from pathlib import Path
 
 from devstack.cluster.pki import Pki
 from devstack.errors import ToolMissingError
-from devstack.paths import repo_root, tools_bin
+from devstack.paths import is_executable, repo_root, tools_bin
 from devstack.ports import HOST
 from devstack.process import ServerSpec
 
@@ -59,7 +59,7 @@ def kwok_stages_file() -> Path:
 
 def find_binary(name: str, tools_dir: Path | None = None) -> Path:
     candidate = (tools_dir or tools_bin()) / name
-    if candidate.is_file() and os.access(candidate, os.X_OK):
+    if is_executable(candidate):
         return candidate
     raise ToolMissingError(
         f"{name} not found at {candidate}; run `make cluster-tools` to build the cluster "

@@ -14,26 +14,22 @@ ServiceAccount exists. Every process `up()` started is stopped on any failure or
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import logging
 import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from devstack.cluster import control_plane as cp
 from devstack.cluster.nodes import SimulatedNode, pool_nodes
 from devstack.cluster.pki import Pki, create_pki, write_kubeconfigs
-from devstack.errors import DevstackError, ServerStartError, StackConflictError
+from devstack.errors import ServerStartError
 from devstack.paths import default_root
 from devstack.ports import HOST, choose_port
-from devstack.process import is_healthy, spawn, stop_group, wait_until_healthy
-from devstack.state import ServerState
+from devstack.process import is_healthy, stop_group
+from devstack.state import RecordedState
+from devstack.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -43,33 +39,25 @@ DEFAULT_APISERVER_PORT = 6443
 NOT_READY_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 
 
-@dataclass
-class ClusterState:
+@dataclass(kw_only=True)
+class ClusterState(RecordedState):
     """What `cluster.json` records: the ports and each started process group."""
 
-    root: str
     ports: dict[str, int]
-    servers: dict[str, ServerState] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str) -> ClusterState:
-        raw = json.loads(text)
-        return cls(
-            root=raw["root"],
-            ports={k: int(v) for k, v in raw["ports"].items()},
-            servers={name: ServerState(**s) for name, s in raw["servers"].items()},
-        )
 
 
 def default_cluster_root() -> Path:
     return default_root() / "cluster"
 
 
-class Cluster:
-    """The harness under `root`; see the module docstring."""
+class Cluster(Supervisor[ClusterState]):
+    """The harness under `root`; see the module docstring and `devstack.supervisor`."""
+
+    kind = "cluster harness"
+    command = "devstack cluster"
+    state_type = ClusterState
+    state_file = STATE_FILE
+    lock_file = ".cluster.lock"
 
     def __init__(
         self,
@@ -82,17 +70,16 @@ class Cluster:
         ready_timeout: float = 180.0,
         stop_timeout: float = 15.0,
     ) -> None:
-        self.root = Path(root).resolve() if root is not None else default_cluster_root()
+        super().__init__(
+            root,
+            default_root=default_cluster_root(),
+            start_timeout=start_timeout,
+            stop_timeout=stop_timeout,
+        )
         self.apiserver_port = apiserver_port
         self.nodes = nodes
         self.tools_dir = tools_dir
-        self.start_timeout = start_timeout
         self.ready_timeout = ready_timeout
-        self.stop_timeout = stop_timeout
-        self.reused = False
-        # Seconds each step of the last `up()` took (per component, `nodes_ready`, `up`).
-        self.timings: dict[str, float] = {}
-        self._state: ClusterState | None = None
 
     # ------------------------------------------------------------------ paths
     @property
@@ -103,17 +90,6 @@ class Cluster:
     def kubeconfig(self) -> Path:
         """The administrator's kubeconfig (`system:masters`)."""
         return self.root / KUBECONFIG
-
-    @property
-    def state(self) -> ClusterState:
-        if self._state is None:
-            self._state = _load_state(self.root)
-        if self._state is None:
-            raise DevstackError(
-                f"no cluster harness is running under {self.root}; start it with "
-                "`devstack cluster up` (or `make cluster-up`)"
-            )
-        return self._state
 
     @property
     def server_url(self) -> str:
@@ -128,31 +104,7 @@ class Cluster:
 
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
-    # ------------------------------------------------------------------ lifecycle
-    def up(self) -> Cluster:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock():
-            existing = _load_state(self.root)
-            if existing is not None and self._adopt_or_clear(existing):
-                return self
-            self._start_fresh()
-        return self
-
-    def down(self) -> bool:
-        if not (self.root / STATE_FILE).is_file():
-            log.info("no cluster harness running under %s", self.root)
-            return False
-        with self._lock():
-            state = _load_state(self.root)
-            if state is None:
-                return False
-            self._stop(state)
-            (self.root / STATE_FILE).unlink(missing_ok=True)
-            self._state = None
-            self.reused = False
-        log.info("cluster harness under %s is down", self.root)
-        return True
-
+    # ------------------------------------------------------------------ components
     def restart(self, component: str) -> None:
         """Stop one component and start it again on the same port (fault tests)."""
         state = self.state
@@ -166,50 +118,23 @@ class Cluster:
     def start_component(self, component: str) -> None:
         self._start_component(self.state, component)
 
-    def __enter__(self) -> Cluster:
-        return self.up()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if not self.reused:
-            self.down()
-
     def healthy(self) -> dict[str, bool]:
-        state = _load_state(self.root)
+        """Each recorded component: alive and answering its health check (empty: none runs)."""
+        state = self._load_state()
         if state is None:
             return {}
-        specs = self._control_plane(state).specs()
-        return {
-            name: state.servers[name].ref.is_alive()
-            and is_healthy(specs[name].health_url, verify=specs[name].health_verify)
-            for name in state.servers
-        }
+        return {name: alive and ok for name, (alive, ok) in self._health(state).items()}
 
     # ------------------------------------------------------------------ internals
     def _control_plane(self, state: ClusterState) -> cp.ControlPlane:
         return cp.ControlPlane(self.root, self.pki, state.ports, self.tools_dir)
 
-    def _adopt_or_clear(self, existing: ClusterState) -> bool:
-        self._state = existing
-        health = self.healthy()
-        if set(health) == set(cp.COMPONENTS) and all(health.values()):
-            self.reused = True
-            log.info("a healthy cluster harness already runs under %s; reusing it", self.root)
-            return True
-        if not any(s.ref.is_alive() for s in existing.servers.values()):
-            (self.root / STATE_FILE).unlink(missing_ok=True)
-            self._state = None
-            return False
-        self._state = None
-        described = ", ".join(f"{n} {'healthy' if ok else 'unhealthy'}" for n, ok in health.items())
-        raise StackConflictError(
-            f"a partly running cluster harness is recorded under {self.root} ({described}); "
-            f"stop it with `devstack cluster down --root {self.root}` and start it again"
-        )
+    def _wanted(self, recorded: set[str]) -> set[str]:
+        return set(cp.COMPONENTS)
+
+    def _is_healthy(self, state: ClusterState, name: str) -> bool:
+        spec = self._control_plane(state).specs()[name]
+        return is_healthy(spec.health_url, verify=spec.health_verify)
 
     def _start_fresh(self) -> None:
         for binary in cp.BINARIES:
@@ -241,9 +166,7 @@ class Cluster:
             self.timings["nodes_ready"] = time.monotonic() - ready_at
         except BaseException:
             log.error("cluster start-up failed or was interrupted; stopping what was started")
-            self._stop(state)
-            (self.root / STATE_FILE).unlink(missing_ok=True)
-            self._state = None
+            self._stop_and_forget(state)
             raise
         self.timings["up"] = time.monotonic() - started_at
         log.info(
@@ -255,19 +178,7 @@ class Cluster:
 
     def _start_component(self, state: ClusterState, component: str) -> None:
         spec = self._control_plane(state).specs()[component]
-        started_at = time.monotonic()
-        ref = spawn(spec)
-        state.servers[component] = ServerState(
-            pid=ref.pid,
-            started_at=ref.started_at,
-            port=state.ports[component],
-            health_url=spec.health_url,
-            log=str(spec.log_path),
-        )
-        _save_state(self.root, state)
-        wait_until_healthy(spec, ref, self.start_timeout)
-        self.timings[component] = time.monotonic() - started_at
-        log.debug("%s healthy in %.1fs", component, self.timings[component])
+        self._start_server(state, spec, state.ports[component])
 
     def _register_nodes(self) -> None:
         from kubernetes import client
@@ -310,15 +221,6 @@ class Cluster:
             if server is not None:
                 stop_group(name, server.ref, timeout=self.stop_timeout)
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        with (self.root / ".cluster.lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
 
 def _not_ready_yet(core: Any) -> str:
     """What the harness still waits for ('' when ready)."""
@@ -333,14 +235,3 @@ def _not_ready_yet(core: Any) -> str:
     if not any(a.metadata.name == "default" for a in accounts):
         return "the ServiceAccount default/default (controller-manager)"
     return ""
-
-
-def _load_state(root: Path) -> ClusterState | None:
-    path = root / STATE_FILE
-    return ClusterState.from_json(path.read_text()) if path.is_file() else None
-
-
-def _save_state(root: Path, state: ClusterState) -> None:
-    tmp = root / (STATE_FILE + ".tmp")
-    tmp.write_text(state.to_json())
-    tmp.replace(root / STATE_FILE)
