@@ -13,6 +13,7 @@ from chart_render import (
     CHART,
     HELM,
     NO_GPU_POOLS,
+    YAML_LOADER,
     chart_copy,
     helm,
     ours,
@@ -230,7 +231,7 @@ def test_this_charts_namespaced_objects_name_their_namespace():
     out = helm(
         "template", R, "--namespace", R, "--set", "generatedSecrets.seed=s", chart=chart_copy()
     )
-    for obj in ours(filter(None, yaml.safe_load_all(out))):
+    for obj in ours(filter(None, yaml.load_all(out, Loader=YAML_LOADER))):
         if obj["kind"] not in cluster_scoped:
             assert obj["metadata"].get("namespace"), f"{obj['kind']} {obj['metadata']['name']}"
 

@@ -51,7 +51,10 @@ class WebhookSink:
                 pass
 
         self._server = ThreadingHTTPServer((HOST, 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll interval: `stop()` waits for the serving loop to notice (default 0.5 s).
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
