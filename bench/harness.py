@@ -29,15 +29,21 @@ class Measurement:
 
 
 def run_python_json(code: str, *args: str, env: Mapping[str, str], timeout: float) -> Any:
-    """Run `code` with `args` in a fresh interpreter; its last stdout line, parsed as JSON."""
+    """Run `code` with `args` in a fresh interpreter; its last stdout line, parsed as JSON.
+    A failed run raises with the end of its stderr (the reason)."""
     out = subprocess.run(
         [sys.executable, "-c", code, *args],
         env=dict(env),
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         timeout=timeout,
     )
+    if out.returncode != 0:
+        raise RuntimeError(
+            f"benchmark worker exited {out.returncode}; last lines of its stderr:\n"
+            + "\n".join(out.stderr.strip().splitlines()[-25:])
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

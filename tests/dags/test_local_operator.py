@@ -222,9 +222,12 @@ def test_mapped_local_task_expands_like_the_pod_task(local_env) -> None:
 
 
 WORKER = """
-import sys
+import os, sys
 from types import SimpleNamespace
+import ml_pipeline.local_runtime as local_runtime
 from ml_pipeline.pod_tasks import pod_task
+if os.environ.get("WITHOUT_SETPRIV"):  # the fallback: prctl in a preexec_fn
+    local_runtime._die_with_parent_prefix = lambda: []
 from datetime import UTC, datetime
 ti = SimpleNamespace(task_id="t", map_index=-1, try_number=1, xcom_push=lambda **k: None)
 day = datetime(2024, 1, 1, tzinfo=UTC)
@@ -233,8 +236,10 @@ pod_task("validate_data", "validate", []).execute({"ti": ti, "dag_run": run, "pa
 """
 
 
-def test_the_trainer_dies_with_a_killed_worker(local_env, monkeypatch) -> None:
-    """A worker killed with SIGKILL (no on_kill) leaves no trainer behind (Linux)."""
+@pytest.mark.parametrize("without_setpriv", ["", "1"], ids=["setpriv", "preexec_fn"])
+def test_the_trainer_dies_with_a_killed_worker(local_env, without_setpriv: str) -> None:
+    """A worker killed with SIGKILL (no on_kill) leaves no trainer behind (Linux), with
+    `setpriv --pdeathsig` in front of the command and without it."""
     import signal
     import subprocess
 
@@ -245,6 +250,7 @@ def test_the_trainer_dies_with_a_killed_worker(local_env, monkeypatch) -> None:
         **os.environ,
         "FAKE_MODE": "sleep",
         "FAKE_PIDFILE": str(pidfile),
+        "WITHOUT_SETPRIV": without_setpriv,
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
     worker = subprocess.Popen([sys.executable, "-c", WORKER], env=env)
