@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from consistency_support import REPO
-from devstack import generate
+from devstack import cli, generate
 from devstack.cluster.nodes import pool_nodes
 from devstack.errors import DevstackError
 from ml_pipeline.config import parse_platform_config
@@ -24,6 +24,16 @@ NEW_POOL = {
     "resources": {"cpu": "4", "memory": "16Gi"},
     "priorityClassName": "ml-training-gpu",
 }
+
+
+def test_the_generate_command_writes_then_reports_up_to_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["generate", "--out", str(tmp_path)]) == 0
+    written = capsys.readouterr().out
+    assert f"wrote {tmp_path / generate.PLATFORM_DEFAULTS}" in written
+    assert cli.main(["generate", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"generated files under {tmp_path} are up to date\n"
 
 
 def test_generated_files_are_up_to_date(tmp_path: Path) -> None:

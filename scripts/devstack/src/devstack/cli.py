@@ -185,12 +185,12 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    out = args.out or repo_root()
-    changed = generate.write(generate.generated_files(), out)
+    root = args.out or repo_root()
+    changed = generate.write(generate.generated_files(), root)
     for path in changed:
-        out(f"wrote {out / path}")
+        out(f"wrote {root / path}")
     if not changed:
-        out(f"generated files under {out} are up to date")
+        out(f"generated files under {root} are up to date")
     return 0
 
 
