@@ -90,6 +90,16 @@ def shared_folder(*parts: str) -> Path | None:
     return None
 
 
+def shared_schema(env: str, *parts: str) -> Path:
+    """An upstream schema: the file `$env` names, else `shared/schemas/<parts>`. A missing
+    one is a path ending in "(not found)", so the test that reads it fails naming both."""
+    configured = os.environ.get(env)
+    if configured:
+        return Path(configured)
+    found = shared_folder("schemas", *parts)
+    return found or Path("shared", "schemas", *parts[:-1], f"{parts[-1]} (not found)")
+
+
 def chart_cache() -> Path | None:
     """The folder of cached chart packages ($ML_PLATFORM_CHART_CACHE or shared/charts)."""
     configured = os.environ.get(CACHE_ENV)

@@ -23,7 +23,15 @@ from typing import Any
 
 import yaml
 from devstack.platform_names import gpu_profiles, load_platform_config
-from helm_chart import CHART, NAMESPACE, RELEASE, REPO, PreparedChart, prepare_chart, shared_folder
+from helm_chart import (
+    CHART,
+    NAMESPACE,
+    RELEASE,
+    REPO,
+    PreparedChart,
+    prepare_chart,
+    shared_schema,
+)
 
 CI_VALUES = CHART / "ci"
 # libyaml's safe loader where PyYAML has it: parsing a full render is 8x faster than pure Python.
@@ -58,11 +66,7 @@ def external_database(**settings: Any) -> dict[str, Any]:
 
 HELM = Path(os.environ.get("HELM", REPO / ".tools" / "bin" / "helm"))
 AIRFLOW_SCHEMA_ENV = "ML_PLATFORM_AIRFLOW_SCHEMA"
-AIRFLOW_SCHEMA = Path(
-    os.environ.get(AIRFLOW_SCHEMA_ENV)
-    or shared_folder("schemas", "airflow-chart", "values.schema.json")
-    or "shared/schemas/airflow-chart/values.schema.json (not found)"
-)
+AIRFLOW_SCHEMA = shared_schema(AIRFLOW_SCHEMA_ENV, "airflow-chart", "values.schema.json")
 
 # `helm template` has no cluster, so generated credentials come from generatedSecrets.seed
 # (values.yaml): every render of the tests passes this one unless a test says otherwise.

@@ -23,12 +23,14 @@ from typing import Any
 
 import pytest
 import yaml
-from helm_chart import shared_folder
+from helm_chart import shared_schema
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = shared_folder() or REPO.parent / "shared"
-SKAFFOLD_SCHEMA = SHARED / "schemas" / "skaffold" / "v4beta14.json"
-AIRFLOW_CHART_SCHEMA = SHARED / "schemas" / "airflow-chart" / "values.schema.json"
+SKAFFOLD_SCHEMA_ENV = "ML_PLATFORM_SKAFFOLD_SCHEMA"
+SKAFFOLD_SCHEMA = shared_schema(SKAFFOLD_SCHEMA_ENV, "skaffold", "v4beta14.json")
+AIRFLOW_CHART_SCHEMA = shared_schema(
+    "ML_PLATFORM_AIRFLOW_SCHEMA", "airflow-chart", "values.schema.json"
+)
 CHART_DIR = REPO / "charts" / "ml-platform"
 DOCKERFILES = {
     "trainer": REPO / "images" / "trainer" / "Dockerfile",
@@ -48,7 +50,8 @@ WORKSPACE_FILES = (
 def require(path: Path, who: str) -> Path:
     """Fail (not skip) with a message naming the missing input and the part that owns it."""
     if not path.exists():
-        pytest.fail(f"{path.relative_to(REPO)} does not exist yet - {who}", pytrace=False)
+        shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+        pytest.fail(f"{shown} does not exist yet - {who}", pytrace=False)
     return path
 
 
@@ -170,7 +173,11 @@ def skaffold_config() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def skaffold_schema() -> dict[str, Any]:
-    return json.loads(require(SKAFFOLD_SCHEMA, "shared schema (../shared/schemas)").read_text())
+    return json.loads(
+        require(
+            SKAFFOLD_SCHEMA, f"shared schema (../shared/schemas, or set {SKAFFOLD_SCHEMA_ENV})"
+        ).read_text()
+    )
 
 
 @pytest.fixture(scope="session")
